@@ -1,0 +1,87 @@
+// The broker: every queue of a world by name, their consumers, dead-lettering between them,
+// and the pull consumer bindings. Queues referenced but never declared (a dead letter queue
+// named only by a consumer, say) are created with production defaults, as Cloudflare creates a
+// missing dead letter queue.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "emulator/queues/queue_broker.h"
+#include "emulator/sim/actor_runtime.h"
+
+namespace cfemu::emulator {
+
+struct BrokerOptions {
+  QueueLimits limits;
+  std::string compatibility_date = "2026-01-01";
+  std::vector<std::string> compatibility_flags;
+};
+
+// Builds the Env of a consumer invocation: trace label, clock-view actor (the Worker script),
+// and the invocation whose token and kill points its bindings carry.
+using InvocationEnvFactory = std::function<std::unique_ptr<platform::Env>(
+    std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation)>;
+
+class Broker {
+ public:
+  Broker(Host& host, BrokerOptions options, InvocationEnvFactory env_factory);
+  ~Broker();
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  // kAlreadyExists for a second queue of that name; kInvalidArgument for a bad name or setting.
+  core::Result<QueueBroker*> CreateQueue(platform::QueueSpec spec);
+  // The queue, created with defaults if missing. REQUIRES: a valid queue name.
+  QueueBroker& EnsureQueue(std::string_view name);
+  QueueBroker* Find(std::string_view name);
+  const QueueBroker* Find(std::string_view name) const;
+  std::vector<const QueueBroker*> queues() const;
+
+  // Validates and attaches a consumer (creating its queue and dead letter queue if missing).
+  // Returns its index in the queue.
+  core::Result<int> AddConsumer(platform::ConsumerSpec spec);
+  // The queue's first http_pull consumer. kNotFound without one.
+  core::Result<platform::PullConsumer*> PullConsumerFor(std::string_view queue);
+
+  core::Status Pause(std::string_view queue);
+  core::Status Resume(std::string_view queue);
+  core::Result<std::int64_t> Purge(std::string_view queue);
+
+  bool IsIdle() const;
+  QueueStats TotalStats() const;
+
+  Host& host() const { return host_; }
+  const QueueLimits& limits() const { return options_.limits; }
+  bool enforce_throughput_and_backlog() const { return enforce_limits_; }
+  ContentType default_content_type() const { return default_content_type_; }
+
+  // Internal to the queues: a consumer of `from_queue` gave up on `message`.
+  void DeadLetter(std::string_view dead_letter_queue, const StoredMessage& message,
+                  std::string_view from_queue);
+  std::unique_ptr<platform::Env> NewInvocationEnv(std::string actor, std::string clock_actor,
+                                                  std::shared_ptr<Invocation> invocation) const {
+    return env_factory_(std::move(actor), std::move(clock_actor), std::move(invocation));
+  }
+
+ private:
+  Host& host_;
+  BrokerOptions options_;
+  InvocationEnvFactory env_factory_;
+  bool enforce_limits_;
+  ContentType default_content_type_;
+  int idle_check_ = 0;
+  std::map<std::string, std::unique_ptr<QueueBroker>, std::less<>> queues_;
+  std::map<std::string, std::unique_ptr<platform::PullConsumer>, std::less<>> pull_bindings_;
+};
+
+// Cloudflare's rule for queue names: lowercase letters, digits and dashes, 1 to 63 characters.
+core::Status ValidateQueueName(std::string_view name, std::string_view field);
+core::Status ValidateQueueSpec(const platform::QueueSpec& spec, std::string_view field);
+core::Status ValidateConsumerSpec(const platform::ConsumerSpec& spec, std::string_view field);
+
+}  // namespace cfemu::emulator
