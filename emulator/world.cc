@@ -40,6 +40,7 @@ class WorldEnv final : public platform::Env {
     return world_.spec().compatibility_date;
   }
   core::CancelToken cancel_token() const override { return scope_.token(); }
+  void runtime_owner(const std::shared_ptr<WorldEnv>& self) { runtime_.set_owner(self); }
 
  private:
   World& world_;
@@ -91,9 +92,12 @@ platform::Env& World::EnvFor(std::string_view actor) {
   return *it->second;
 }
 
-std::unique_ptr<platform::Env> World::NewEnv(std::string actor, std::string clock_actor,
+std::shared_ptr<platform::Env> World::NewEnv(std::string actor, std::string clock_actor,
                                              std::shared_ptr<Invocation> invocation) {
-  return std::make_unique<WorldEnv>(*this, std::move(actor), clock_actor, std::move(invocation));
+  auto env =
+      std::make_shared<WorldEnv>(*this, std::move(actor), clock_actor, std::move(invocation));
+  env->runtime_owner(env);
+  return env;
 }
 
 }  // namespace cfemu::emulator

@@ -33,8 +33,9 @@ class World {
 
   // The Env of a named actor outside any invocation (a test, a producer). Same actor, same Env.
   platform::Env& EnvFor(std::string_view actor);
-  // A fresh Env for an invocation: `clock_actor` names the clock view (the Worker script).
-  std::unique_ptr<platform::Env> NewEnv(std::string actor, std::string clock_actor,
+  // A fresh Env for an invocation: `clock_actor` names the clock view (the Worker script). It
+  // lives while the invocation, or any task spawned through its runtime, still runs.
+  std::shared_ptr<platform::Env> NewEnv(std::string actor, std::string clock_actor,
                                         std::shared_ptr<Invocation> invocation);
 
   Broker& queues() { return *broker_; }
@@ -46,7 +47,7 @@ class World {
   Host& host_;
   platform::EnvSpec spec_;
   std::unique_ptr<Broker> broker_;
-  std::map<std::string, std::unique_ptr<platform::Env>, std::less<>> envs_;
+  std::map<std::string, std::shared_ptr<platform::Env>, std::less<>> envs_;
 };
 
 }  // namespace cfemu::emulator

@@ -24,7 +24,7 @@ struct BrokerOptions {
 
 // Builds the Env of a consumer invocation: trace label, clock-view actor (the Worker script),
 // and the invocation whose token and kill points its bindings carry.
-using InvocationEnvFactory = std::function<std::unique_ptr<platform::Env>(
+using InvocationEnvFactory = std::function<std::shared_ptr<platform::Env>(
     std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation)>;
 
 class Broker {
@@ -63,7 +63,7 @@ class Broker {
   // Internal to the queues: a consumer of `from_queue` gave up on `message`.
   void DeadLetter(std::string_view dead_letter_queue, const StoredMessage& message,
                   std::string_view from_queue);
-  std::unique_ptr<platform::Env> NewInvocationEnv(std::string actor, std::string clock_actor,
+  std::shared_ptr<platform::Env> NewInvocationEnv(std::string actor, std::string clock_actor,
                                                   std::shared_ptr<Invocation> invocation) const {
     return env_factory_(std::move(actor), std::move(clock_actor), std::move(invocation));
   }

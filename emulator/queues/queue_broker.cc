@@ -98,6 +98,8 @@ struct QueueBroker::ConsumerState {
 
 // ---- One push invocation --------------------------------------------------------------------
 
+// The state of one push invocation, and the BatchControl its messages report to. Messages hold
+// it by shared_ptr, so it outlives the handler when they do; it holds no message back.
 struct QueueBroker::BatchRun final : platform::BatchControl,
                                       std::enable_shared_from_this<BatchRun> {
   QueueBroker* queue = nullptr;
@@ -114,9 +116,6 @@ struct QueueBroker::BatchRun final : platform::BatchControl,
   bool resolved = false;
   platform::QueueHandler handler;
   std::shared_ptr<Invocation> invocation;
-  std::unique_ptr<platform::MessageBatch> batch;
-  std::unique_ptr<platform::Env> env;
-  std::unique_ptr<platform::ExecutionContext> ctx;
   int pending_wait_until = 0;
   bool wait_until_ok = true;
   core::Event wait_until_done;
@@ -620,7 +619,7 @@ core::Task<void> QueueBroker::RunBatch(std::shared_ptr<BatchRun> run) {
     if (m == nullptr) continue;
     const Delivery& d = m->deliveries[static_cast<std::size_t>(c.index)];
     if (d.state != Delivery::State::kInFlight || d.attempts != run->attempts[i]) continue;
-    messages.emplace_back(run.get(), i, m->id, m->timestamp, m->body, d.attempts);
+    messages.emplace_back(run, i, m->id, m->timestamp, m->body, d.attempts);
   }
   if (messages.empty()) {
     Resolve(*run, true);
@@ -640,13 +639,15 @@ core::Task<void> QueueBroker::RunBatch(std::shared_ptr<BatchRun> run) {
   run->invocation->OnKill([this, weak = std::weak_ptr<BatchRun>(run)] {
     if (auto locked = weak.lock()) Resolve(*locked, false);
   });
-  run->batch = std::make_unique<platform::MessageBatch>(
-      spec_.name, std::move(messages), platform::BatchMetadata{Metrics()}, run.get());
-  run->env = broker_.NewInvocationEnv(c.actor, c.spec.script_name, run->invocation);
-  run->ctx = std::make_unique<ExecContext>(host_, *run, host_.ClockFor(c.spec.script_name));
+  // The handler's batch, env and ctx live in this frame until the handler and every WaitUntil
+  // task have finished, even after a kill.
+  platform::MessageBatch batch(spec_.name, std::move(messages),
+                               platform::BatchMetadata{Metrics()}, run);
+  std::shared_ptr<platform::Env> env =
+      broker_.NewInvocationEnv(c.actor, c.spec.script_name, run->invocation);
+  ExecContext ctx(host_, *run, host_.ClockFor(c.spec.script_name));
 
-  const Status status =
-      co_await CallHandler(run->handler, *run->batch, *run->env, *run->ctx, host_, c.actor);
+  const Status status = co_await CallHandler(run->handler, batch, *env, ctx, host_, c.actor);
   run->invocation->MarkReturned();
   if (run->pending_wait_until > 0) co_await run->wait_until_done.Wait();
   if (!run->invocation->killed()) {

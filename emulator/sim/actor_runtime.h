@@ -50,10 +50,14 @@ class ActorRuntime final : public core::Runtime {
  public:
   explicit ActorRuntime(const ActorScope& scope) : scope_(scope) {}
   core::Task<core::Status> SleepUntil(core::Instant t, core::TimerKind kind) override;
-  void Spawn(core::Task<void> task) override { scope_.host().Spawn(std::move(task)); }
+  // A spawned task keeps `owner` (the Env that holds this runtime) alive until it finishes, so
+  // work started from an invocation may use its Env after the handler returned.
+  void Spawn(core::Task<void> task) override;
+  void set_owner(std::weak_ptr<void> owner) { owner_ = std::move(owner); }
 
  private:
   const ActorScope& scope_;
+  std::weak_ptr<void> owner_;
 };
 
 }  // namespace cfemu::emulator

@@ -41,6 +41,12 @@ ClockView& RealTimeRuntime::ClockFor(std::string_view actor) {
 
 core::Task<Status> RealTimeRuntime::SleepUntil(core::Instant t, core::TimerKind,
                                                const core::CancelToken& cancel) {
+  // Not a coroutine: the token is copied now. A coroutine would keep a reference to it, and
+  // callers may pass a temporary that is gone before the task first runs (ActorScope::Sleep).
+  return SleepOnTimer(t, cancel);
+}
+
+core::Task<Status> RealTimeRuntime::SleepOnTimer(core::Instant t, core::CancelToken cancel) {
   if (cancel && cancel->cancelled()) co_return Status::Cancelled(cancel->reason());
   auto timer = std::make_shared<asio::system_timer>(io_);
   timer->expires_at(std::chrono::system_clock::time_point(std::chrono::milliseconds(t.unix_ms())));

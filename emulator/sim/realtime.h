@@ -45,6 +45,9 @@ class RealTimeRuntime final : public Host {
   const std::optional<core::Status>& failure() const { return failure_; }
 
  private:
+  // The coroutine behind SleepUntil, holding its own copy of the token.
+  core::Task<core::Status> SleepOnTimer(core::Instant t, core::CancelToken cancel);
+
   boost::asio::io_context& io_;
   Profile profile_;
   SystemClock clock_;

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -114,11 +115,13 @@ class BatchControl {
   virtual void RetryAll(RetryOptions options) = 0;
 };
 
+// A delivered message. Copies may outlive the handler (as JS references can): their ack() and
+// retry() then reach a resolved batch and are ignored (and traced), never undefined behaviour.
 class Message {
  public:
-  Message(BatchControl* control, std::size_t index, std::string id, Instant timestamp, Body body,
-          int attempts)
-      : control_(control),
+  Message(std::shared_ptr<BatchControl> control, std::size_t index, std::string id,
+          Instant timestamp, Body body, int attempts)
+      : control_(std::move(control)),
         index_(index),
         id_(std::move(id)),
         timestamp_(timestamp),
@@ -134,7 +137,7 @@ class Message {
   void Retry(RetryOptions options = RetryOptions()) { control_->Retry(index_, options); }
 
  private:
-  BatchControl* control_;
+  std::shared_ptr<BatchControl> control_;
   std::size_t index_;
   std::string id_;
   Instant timestamp_;
@@ -149,11 +152,11 @@ struct BatchMetadata {
 class MessageBatch {
  public:
   MessageBatch(std::string queue, std::vector<Message> messages, BatchMetadata metadata,
-               BatchControl* control)
+               std::shared_ptr<BatchControl> control)
       : queue_(std::move(queue)),
         messages_(std::move(messages)),
         metadata_(std::move(metadata)),
-        control_(control) {}
+        control_(std::move(control)) {}
 
   const std::string& queue() const { return queue_; }
   std::vector<Message>& messages() { return messages_; }
@@ -166,7 +169,7 @@ class MessageBatch {
   std::string queue_;
   std::vector<Message> messages_;
   BatchMetadata metadata_;
-  BatchControl* control_;
+  std::shared_ptr<BatchControl> control_;
 };
 
 // `ctx` of a handler. The invocation succeeds only if the handler and every WaitUntil task
