@@ -18,8 +18,8 @@ using core::Task;
 using platform::Json;
 
 // About 100 bytes of JSON text, like the body of the Miniflare measurement.
-const std::string kBody =
-    R"({"id":123456,"type":"email.send","to":"someone@example.com","attempt":1,"payload":"abcdefgh"})";
+const std::string kBody = R"({"id":123456,"type":"email.send","to":"someone@example.com",)"
+                          R"("attempt":1,"payload":"abcdefgh"})";
 
 platform::EnvSpec BenchSpec(std::int64_t& consumed) {
   platform::EnvSpec spec;
@@ -82,8 +82,11 @@ BENCHMARK(BM_QueueSendConsume)->Arg(100'000)->Unit(benchmark::kMillisecond)->Use
 
 void BM_QueueSendConsumeJson(benchmark::State& state) {
   RunSendConsume(state, [](std::int64_t n) {
-    Json body = {{"id", n}, {"type", "email.send"}, {"to", "someone@example.com"},
-                 {"attempt", 1}, {"payload", "abcdefgh"}};
+    Json body = {{"id", n},
+                 {"type", "email.send"},
+                 {"to", "someone@example.com"},
+                 {"attempt", 1},
+                 {"payload", "abcdefgh"}};
     return platform::MessageSendRequest(std::move(body));
   });
 }

@@ -44,16 +44,14 @@ Status ValidateEnvSpec(const platform::EnvSpec& spec) {
       return Status::InvalidArgument(field + ".binding: must not be empty");
     }
     if (!bindings.insert(producer.binding).second) {
-      return Status::InvalidArgument(field + ".binding: '" + producer.binding +
-                                     "' is bound twice");
+      return Status::InvalidArgument(field + ".binding: '" + producer.binding + "' is bound twice");
     }
     CFEMU_RETURN_IF_ERROR(ValidateQueueName(producer.queue, field + ".queue"));
     if (producer.delivery_delay &&
         (*producer.delivery_delay < core::Duration::Zero() ||
-         *producer.delivery_delay >
-             core::Seconds(core::limits::kQueueMaxDeliveryDelaySeconds))) {
-      return Status::InvalidArgument(field + ".delivery_delay: " +
-                                     producer.delivery_delay->ToString() +
+         *producer.delivery_delay > core::Seconds(core::limits::kQueueMaxDeliveryDelaySeconds))) {
+      return Status::InvalidArgument(field +
+                                     ".delivery_delay: " + producer.delivery_delay->ToString() +
                                      " is out of range (0 to 43200 s)");
     }
   }

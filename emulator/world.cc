@@ -36,9 +36,7 @@ class WorldEnv final : public platform::Env {
   const core::Clock& clock() const override { return scope_.clock(); }
   core::Runtime& runtime() override { return runtime_; }
   std::string_view actor() const override { return scope_.actor(); }
-  std::string_view compatibility_date() const override {
-    return world_.spec().compatibility_date;
-  }
+  std::string_view compatibility_date() const override { return world_.spec().compatibility_date; }
   core::CancelToken cancel_token() const override { return scope_.token(); }
   void runtime_owner(const std::shared_ptr<WorldEnv>& self) { runtime_.set_owner(self); }
 

@@ -13,6 +13,7 @@
 
 #include "emulator/sim/simulator.h"
 #include "emulator/world.h"
+#include "src/core/build_info.h"
 
 namespace cfemu::emulator {
 
@@ -49,8 +50,8 @@ platform::QueueHandler JobHandler(DemoState& state) {
     for (auto& message : batch.messages()) {
       const Json& body = std::get<Json>(message.body());
       const std::int64_t job = body.at("job").get<std::int64_t>();
-      CFEMU_CO_RETURN_IF_ERROR(co_await core::SleepFor(env.runtime(), env.clock(),
-                                                      Milliseconds(20 + job % 50)));
+      CFEMU_CO_RETURN_IF_ERROR(
+          co_await core::SleepFor(env.runtime(), env.clock(), Milliseconds(20 + job % 50)));
       if (IsPoison(job)) {
         message.Retry();
         continue;
@@ -85,8 +86,8 @@ Task<void> Produce(platform::Env& env, int producer, core::Random random) {
   if (!jobs.ok()) co_return;
   int sent = 0;
   while (sent < kJobsPerProducer) {
-    const int count = static_cast<int>(std::min<std::int64_t>(random.Range(1, 10),
-                                                              kJobsPerProducer - sent));
+    const int count =
+        static_cast<int>(std::min<std::int64_t>(random.Range(1, 10), kJobsPerProducer - sent));
     std::vector<platform::MessageSendRequest> batch;
     for (int i = 0; i < count; ++i) {
       const std::int64_t job = producer * kJobsPerProducer + sent + i;
@@ -95,7 +96,8 @@ Task<void> Produce(platform::Env& env, int producer, core::Random random) {
     auto result = co_await (*jobs)->SendBatch(std::move(batch));
     // A rejected or indeterminate send is retried, as a careful producer would.
     if (result.ok() || result.code() == core::Code::kIndeterminate) sent += count;
-    (void)co_await core::SleepFor(env.runtime(), env.clock(), random.Between(Seconds(0), Seconds(8)));
+    (void)co_await core::SleepFor(env.runtime(), env.clock(),
+                                  random.Between(Seconds(0), Seconds(8)));
   }
 }
 
@@ -165,8 +167,10 @@ std::vector<Check> RunChecks(const World& world, const DemoState& state) {
   const std::int64_t dead = world.queues().Find("jobs")->stats().dead_lettered;
   checks.push_back({"dead_letters_reach_dlq_consumer",
                     static_cast<std::int64_t>(state.dead_letters_seen.size()) == dead,
-                    std::to_string(state.dead_letters_seen.size()) + " distinct dead letters "
-                    "consumed, " + std::to_string(dead) + " dead-lettered"});
+                    std::to_string(state.dead_letters_seen.size()) +
+                        " distinct dead letters "
+                        "consumed, " +
+                        std::to_string(dead) + " dead-lettered"});
   checks.push_back({"no_poison_job_completed", state.poison_completed == 0,
                     std::to_string(state.poison_completed) + " poison jobs completed"});
   return checks;
@@ -191,6 +195,82 @@ Json StatsJson(const QueueStats& s) {
               {"lease_expired", s.lease_expired}};
 }
 
+// Producers for ten virtual minutes, then until the world is idle, then two minutes for the
+// poller to drain the events queue.
+Status Drive(Simulator& sim, World& world, DemoState& state) {
+  for (int p = 0; p < kProducers; ++p) {
+    sim.Spawn(Produce(world.EnvFor("producer-" + std::to_string(p)), p,
+                      sim.random().Fork("demo/producer/" + std::to_string(p))));
+  }
+  auto events = world.queues().PullConsumerFor("events");
+  if (!events.ok()) return events.status();
+  sim.Spawn(Poll(**events, world.EnvFor("event-poller"), state));
+  Status outcome = sim.RunFor(core::Minutes(10));
+  if (outcome.ok()) outcome = sim.RunUntilIdle(core::Hours(2));
+  if (outcome.ok()) outcome = sim.RunFor(core::Minutes(2));
+  state.stop_polling = true;
+  if (outcome.ok()) outcome = sim.RunFor(Seconds(5));
+  return outcome;
+}
+
+Json BuildReport(const DemoOptions& options, Simulator& sim, const World& world,
+                 const DemoState& state, const Status& outcome, Duration virtual_duration) {
+  bool all_ok = outcome.ok();
+  Json invariants = Json::array();
+  for (const auto& check : RunChecks(world, state)) {
+    all_ok = all_ok && check.ok;
+    invariants.push_back({{"name", check.name}, {"ok", check.ok}, {"detail", check.detail}});
+  }
+  if (!outcome.ok()) {
+    invariants.push_back(
+        {{"name", "run_completed"}, {"ok", false}, {"detail", outcome.ToString()}});
+  }
+  Json queues = Json::object();
+  for (const QueueBroker* queue : world.queues().queues()) {
+    queues[queue->name()] = StatsJson(queue->stats());
+  }
+  return Json{{"scenario", "demo-queues"},
+              {"seed", options.seed},
+              {"profile", std::string(ProfileName(options.profile))},
+              {"build", std::string(core::BuildId())},
+              {"trace_format", core::TraceSink::kFormat},
+              {"trace_hash", sim.trace().HashHex()},
+              {"trace_events", sim.trace().events()},
+              {"virtual_duration_ms", virtual_duration.ms()},
+              {"messages", StatsJson(world.queues().TotalStats())},
+              {"queues", queues},
+              {"jobs",
+               {{"submitted", kProducers * kJobsPerProducer},
+                {"completed", state.jobs_completed},
+                {"dead_lettered", state.dead_letters_seen.size()},
+                {"events_pulled", state.events_pulled}}},
+              {"faults_fired", sim.faults().FiredById()},
+              {"faults_fired_by_site", sim.faults().FiredBySite()},
+              {"invariants", invariants},
+              {"ok", all_ok},
+              {"replay", "cfemu demo --seed " + std::to_string(options.seed) + " --profile " +
+                             std::string(ProfileName(options.profile))}};
+}
+
+void PrintText(const Json& report) {
+  std::cout << "cfemu demo: queues with retries, a dead letter queue and a pull consumer\n";
+  std::cout << "  seed " << report["seed"] << ", profile " << report["profile"].get<std::string>()
+            << ", build " << report["build"].get<std::string>() << "\n";
+  std::cout << "  trace_hash " << report["trace_hash"].get<std::string>() << " ("
+            << report["trace_events"] << " events, format " << report["trace_format"] << ")\n";
+  std::cout << "  virtual " << Duration::FromMs(report["virtual_duration_ms"]).ToString()
+            << ", wall " << report["wall_duration_ms"] << " ms\n";
+  std::cout << "  jobs     " << report["jobs"].dump() << "\n";
+  std::cout << "  messages " << report["messages"].dump() << "\n";
+  std::cout << "  faults   " << report["faults_fired"].dump() << "\n";
+  for (const auto& check : report["invariants"]) {
+    std::cout << "  " << (check["ok"].get<bool>() ? "ok   " : "FAIL ")
+              << check["name"].get<std::string>() << ": " << check["detail"].get<std::string>()
+              << "\n";
+  }
+  std::cout << "  replay: " << report["replay"].get<std::string>() << "\n";
+}
+
 }  // namespace
 
 int RunDemo(const DemoOptions& options) {
@@ -208,84 +288,21 @@ int RunDemo(const DemoOptions& options) {
     }
     sim.trace().StreamTo(&trace_out);
   }
-
   DemoState state;
   const core::Instant start = sim.now();
-  Status outcome;
   Json report;
   {
     World world(sim, DemoSpec(state));
-    for (int p = 0; p < kProducers; ++p) {
-      sim.Spawn(Produce(world.EnvFor("producer-" + std::to_string(p)), p,
-                        sim.random().Fork("demo/producer/" + std::to_string(p))));
-    }
-    auto events = world.queues().PullConsumerFor("events");
-    sim.Spawn(Poll(**events, world.EnvFor("event-poller"), state));
-
-    outcome = sim.RunFor(core::Minutes(10));
-    if (outcome.ok()) outcome = sim.RunUntilIdle(core::Hours(2));
-    if (outcome.ok()) outcome = sim.RunFor(core::Minutes(2));  // Let the poller drain events.
-    state.stop_polling = true;
-    if (outcome.ok()) outcome = sim.RunFor(Seconds(5));
-
-    const std::vector<Check> checks = RunChecks(world, state);
-    bool all_ok = outcome.ok();
-    Json invariants = Json::array();
-    for (const auto& check : checks) {
-      all_ok = all_ok && check.ok;
-      invariants.push_back({{"name", check.name}, {"ok", check.ok}, {"detail", check.detail}});
-    }
-    if (!outcome.ok()) {
-      invariants.push_back({{"name", "run_completed"}, {"ok", false}, {"detail", outcome.ToString()}});
-    }
-    Json queues = Json::object();
-    for (const QueueBroker* queue : world.queues().queues()) {
-      queues[queue->name()] = StatsJson(queue->stats());
-    }
-    const auto wall_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now() - wall_start)
-                             .count();
-    report = Json{{"scenario", "demo-queues"},
-                  {"seed", options.seed},
-                  {"profile", std::string(ProfileName(options.profile))},
-                  {"build", CFEMU_BUILD_ID},
-                  {"trace_format", core::TraceSink::kFormat},
-                  {"trace_hash", sim.trace().HashHex()},
-                  {"trace_events", sim.trace().events()},
-                  {"virtual_duration_ms", (sim.now() - start).ms()},
-                  {"wall_duration_ms", wall_ms},
-                  {"messages", StatsJson(world.queues().TotalStats())},
-                  {"queues", queues},
-                  {"jobs", {{"submitted", kProducers * kJobsPerProducer},
-                            {"completed", state.jobs_completed},
-                            {"dead_lettered", state.dead_letters_seen.size()},
-                            {"events_pulled", state.events_pulled}}},
-                  {"faults_fired", sim.faults().FiredById()},
-                  {"faults_fired_by_site", sim.faults().FiredBySite()},
-                  {"invariants", invariants},
-                  {"ok", all_ok},
-                  {"replay", "cfemu demo --seed " + std::to_string(options.seed) + " --profile " +
-                                 std::string(ProfileName(options.profile))}};
+    const Status outcome = Drive(sim, world, state);
+    report = BuildReport(options, sim, world, state, outcome, sim.now() - start);
   }
+  report["wall_duration_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - wall_start)
+                                   .count();
   if (options.json) {
     std::cout << report.dump() << "\n";
   } else {
-    std::cout << "cfemu demo: queues with retries, a dead letter queue and a pull consumer\n";
-    std::cout << "  seed " << options.seed << ", profile " << report["profile"].get<std::string>()
-              << ", build " << CFEMU_BUILD_ID << "\n";
-    std::cout << "  trace_hash " << report["trace_hash"].get<std::string>() << " ("
-              << report["trace_events"] << " events, format " << core::TraceSink::kFormat << ")\n";
-    std::cout << "  virtual " << Duration::FromMs(report["virtual_duration_ms"]).ToString()
-              << ", wall " << report["wall_duration_ms"] << " ms\n";
-    std::cout << "  jobs     " << report["jobs"].dump() << "\n";
-    std::cout << "  messages " << report["messages"].dump() << "\n";
-    std::cout << "  faults   " << report["faults_fired"].dump() << "\n";
-    for (const auto& check : report["invariants"]) {
-      std::cout << "  " << (check["ok"].get<bool>() ? "ok   " : "FAIL ")
-                << check["name"].get<std::string>() << ": " << check["detail"].get<std::string>()
-                << "\n";
-    }
-    std::cout << "  replay: " << report["replay"].get<std::string>() << "\n";
+    PrintText(report);
   }
   return report["ok"].get<bool>() ? 0 : 1;
 }

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "emulator/cli/demo.h"
+#include "src/core/build_info.h"
 #include "src/core/log.h"
 
 namespace {
@@ -20,7 +21,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "cfemu: a deterministic local Cloudflare (Queues, D1, KV, Durable Objects, cron) for job "
       "queues, on a virtual clock."};
-  app.set_version_flag("--version", std::string(CFEMU_BUILD_ID));
+  app.set_version_flag("--version", std::string(cfemu::core::BuildId()));
   app.require_subcommand(1);
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off (stderr)")

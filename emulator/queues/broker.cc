@@ -15,16 +15,15 @@ using platform::ConsumerType;
 namespace {
 
 Status OutOfRange(std::string_view field, const std::string& value, const std::string& range) {
-  return Status::InvalidArgument(std::string(field) + ": " + value + " is out of range (" +
-                                 range + ")");
+  return Status::InvalidArgument(std::string(field) + ": " + value + " is out of range (" + range +
+                                 ")");
 }
 
 }  // namespace
 
 Status ValidateQueueName(std::string_view name, std::string_view field) {
-  const bool length_ok =
-      !name.empty() && static_cast<std::int64_t>(name.size()) <=
-                           core::limits::kQueueQueueNameMaxChars;
+  const bool length_ok = !name.empty() && static_cast<std::int64_t>(name.size()) <=
+                                              core::limits::kQueueQueueNameMaxChars;
   bool chars_ok = true;
   for (char c : name) {
     chars_ok = chars_ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-');
@@ -85,15 +84,18 @@ Status ValidateConsumerSpec(const platform::ConsumerSpec& spec, std::string_view
   if (!spec.dead_letter_queue.empty()) {
     CFEMU_RETURN_IF_ERROR(ValidateQueueName(spec.dead_letter_queue, f + ".dead_letter_queue"));
     if (spec.dead_letter_queue == spec.queue) {
-      return Status::InvalidArgument(f + ".dead_letter_queue: a queue cannot be its own dead "
-                                     "letter queue ('" + spec.queue + "')");
+      return Status::InvalidArgument(f +
+                                     ".dead_letter_queue: a queue cannot be its own dead "
+                                     "letter queue ('" +
+                                     spec.queue + "')");
     }
   }
   if (spec.type == ConsumerType::kWorker && !spec.handler) {
     return Status::InvalidArgument(f + ".handler: a worker consumer needs a queue handler");
   }
   if (spec.type == ConsumerType::kHttpPull && spec.max_concurrency) {
-    return Status::InvalidArgument(f + ".max_concurrency: applies to worker (push) consumers "
+    return Status::InvalidArgument(f +
+                                   ".max_concurrency: applies to worker (push) consumers "
                                    "only, not http_pull");
   }
   return Status::Ok();
@@ -103,8 +105,8 @@ Broker::Broker(Host& host, BrokerOptions options, InvocationEnvFactory env_facto
     : host_(host),
       options_(std::move(options)),
       env_factory_(std::move(env_factory)),
-      enforce_limits_(options_.limits.enforce_throughput_and_backlog.value_or(
-          host.profile() != Profile::kStrict)),
+      enforce_limits_(options_.limits.enforce_throughput_and_backlog.value_or(host.profile() !=
+                                                                              Profile::kStrict)),
       default_content_type_(
           DefaultContentType(options_.compatibility_date, options_.compatibility_flags)) {
   idle_check_ = host_.AddIdleCheck([this] { return IsIdle(); });
@@ -157,8 +159,10 @@ Result<int> Broker::AddConsumer(platform::ConsumerSpec spec) {
     const auto& existing = queue.consumer(i);
     if (existing.type == ConsumerType::kWorker && spec.type == ConsumerType::kWorker &&
         existing.script_name == spec.script_name) {
-      return Status::AlreadyExists("queue '" + spec.queue + "' already has a consumer from "
-                                   "Worker '" + spec.script_name + "'");
+      return Status::AlreadyExists("queue '" + spec.queue +
+                                   "' already has a consumer from "
+                                   "Worker '" +
+                                   spec.script_name + "'");
     }
   }
   if (!spec.dead_letter_queue.empty()) {

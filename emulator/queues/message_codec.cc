@@ -46,10 +46,14 @@ Result<std::int64_t> JsonSize(const Json& json) {
 
 std::string_view ContentTypeName(ContentType type) {
   switch (type) {
-    case ContentType::kText: return "text";
-    case ContentType::kBytes: return "bytes";
-    case ContentType::kJson: return "json";
-    case ContentType::kV8: return "v8";
+    case ContentType::kText:
+      return "text";
+    case ContentType::kBytes:
+      return "bytes";
+    case ContentType::kJson:
+      return "json";
+    case ContentType::kV8:
+      return "v8";
   }
   return "json";
 }
@@ -73,7 +77,7 @@ ContentType DefaultContentType(std::string_view compatibility_date,
     if (flag == "no_queues_json_messages") return ContentType::kV8;
   }
   return compatibility_date >= core::limits::kQueuesJsonMessagesDate ? ContentType::kJson
-                                                                      : ContentType::kV8;
+                                                                     : ContentType::kV8;
 }
 
 Result<EncodedBody> EncodeBody(Body body, ContentType type) {
@@ -115,7 +119,8 @@ Result<EncodedBody> EncodeBody(Body body, ContentType type) {
         Json json(std::move(text->value));
         auto size = JsonSize(json);
         if (!size.ok()) return size.status();
-        return EncodedBody{type, Body(std::in_place_type<Json>, std::move(json)), *size + kOverhead};
+        return EncodedBody{type, Body(std::in_place_type<Json>, std::move(json)),
+                           *size + kOverhead};
       }
       const auto* json = std::get_if<Json>(&body);
       if (json == nullptr) {

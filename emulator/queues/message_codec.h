@@ -27,8 +27,8 @@ ContentType DefaultContentType(std::string_view compatibility_date,
 
 struct EncodedBody {
   ContentType type;
-  platform::Body body;       // As consumers receive it (a Text sent as json arrives as Json).
-  std::int64_t size_bytes;   // Serialized body + kQueueMessageOverheadBytes.
+  platform::Body body;      // As consumers receive it (a Text sent as json arrives as Json).
+  std::int64_t size_bytes;  // Serialized body + kQueueMessageOverheadBytes.
 };
 
 // Checks `body` against `type` with workerd's messages (plus " (10203)"): undefined bodies,

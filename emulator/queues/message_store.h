@@ -26,15 +26,15 @@ struct Delivery {
 };
 
 struct StoredMessage {
-  std::uint64_t seq = 0;           // Arrival order in this queue.
-  std::string id;                  // 32 hex characters; kept when dead-lettered.
+  std::uint64_t seq = 0;  // Arrival order in this queue.
+  std::string id;         // 32 hex characters; kept when dead-lettered.
   ContentType content_type = ContentType::kJson;
   platform::Body body;
-  core::Instant timestamp;         // When it was sent (the original send for a dead letter).
-  core::Instant enqueued_at;       // When it arrived in this queue: retention counts from here.
+  core::Instant timestamp;    // When it was sent (the original send for a dead letter).
+  core::Instant enqueued_at;  // When it arrived in this queue: retention counts from here.
   std::int64_t size_bytes = 0;
   std::vector<Delivery> deliveries;  // One per consumer, by consumer index.
-  int unresolved = 0;              // Consumers that have not resolved it yet.
+  int unresolved = 0;                // Consumers that have not resolved it yet.
 };
 
 class MessageStore {

@@ -17,8 +17,7 @@ ProducerBinding::ProducerBinding(Broker& broker, QueueBroker& queue,
       scope_(scope),
       latency_(scope.host().latency().Register("queue.send")) {}
 
-Result<SendItem> ProducerBinding::Prepare(platform::Body body,
-                                          const platform::SendOptions& options,
+Result<SendItem> ProducerBinding::Prepare(platform::Body body, const platform::SendOptions& options,
                                           bool case_insensitive,
                                           std::optional<int> batch_delay) const {
   ContentType type = broker_.default_content_type();
@@ -31,16 +30,18 @@ Result<SendItem> ProducerBinding::Prepare(platform::Body body,
   if (!encoded.ok()) return encoded.status();
   const QueueLimits& limits = broker_.limits();
   if (encoded->size_bytes > limits.message_max_bytes) {
-    return Status::TooLarge("Message size out of bounds: " +
-                                std::to_string(encoded->size_bytes) + " bytes exceeds the limit of " +
+    return Status::TooLarge("Message size out of bounds: " + std::to_string(encoded->size_bytes) +
+                                " bytes exceeds the limit of " +
                                 std::to_string(limits.message_max_bytes) + " (10204)",
                             10204);
   }
   if (options.delay_seconds &&
       (*options.delay_seconds < 0 || *options.delay_seconds > limits.max_delay_seconds)) {
-    return Status::InvalidArgument("Invalid message metadata: delaySeconds must be an integer "
-                                   "from 0 to " + std::to_string(limits.max_delay_seconds) +
-                                   " (10203)", 10203);
+    return Status::InvalidArgument(
+        "Invalid message metadata: delaySeconds must be an integer "
+        "from 0 to " +
+            std::to_string(limits.max_delay_seconds) + " (10203)",
+        10203);
   }
   core::Duration delay = queue_.spec().delivery_delay;
   if (binding_delay_) delay = *binding_delay_;
@@ -67,9 +68,11 @@ core::Task<Result<SendResult>> ProducerBinding::SendBatch(
     co_return Status::InvalidArgument("sendBatch() requires at least one message (10203)", 10203);
   }
   if (delay_seconds && (*delay_seconds < 0 || *delay_seconds > limits.max_delay_seconds)) {
-    co_return Status::InvalidArgument("Invalid batch delay: delaySeconds must be an integer from "
-                                      "0 to " + std::to_string(limits.max_delay_seconds) +
-                                      " (10202)", 10202);
+    co_return Status::InvalidArgument(
+        "Invalid batch delay: delaySeconds must be an integer from "
+        "0 to " +
+            std::to_string(limits.max_delay_seconds) + " (10202)",
+        10202);
   }
   if (static_cast<std::int64_t>(messages.size()) > limits.batch_max_messages) {
     co_return Status::TooLarge("Batch count out of bounds: " + std::to_string(messages.size()) +
@@ -101,8 +104,8 @@ core::Task<Result<SendResult>> ProducerBinding::Deliver(std::vector<SendItem> it
   if (latency > core::Duration::Zero()) CFEMU_CO_RETURN_IF_ERROR(co_await scope_.Sleep(latency));
   FaultInjector& faults = scope_.host().faults();
   core::TraceSink& trace = scope_.host().trace();
-  if (scope_.AfterReturn() && faults.Fire(Fault::kQ10SendAfterReturn, "queue.send.after_return",
-                                          scope_.actor())) {
+  if (scope_.AfterReturn() &&
+      faults.Fire(Fault::kQ10SendAfterReturn, "queue.send.after_return", scope_.actor())) {
     // Work after the invocation ended is not guaranteed: dropped, yet the send reports OK.
     if (trace.enabled()) {
       trace.Emit(scope_.actor(), core::TraceEvent("queue.send_dropped")

@@ -14,8 +14,8 @@ namespace cfemu::emulator {
 
 class ProducerBinding final : public platform::QueueProducer {
  public:
-  ProducerBinding(Broker& broker, QueueBroker& queue,
-                  std::optional<core::Duration> binding_delay, const ActorScope& scope);
+  ProducerBinding(Broker& broker, QueueBroker& queue, std::optional<core::Duration> binding_delay,
+                  const ActorScope& scope);
 
   core::Task<core::Result<platform::SendResult>> Send(platform::Body body,
                                                       platform::SendOptions options) override;

@@ -76,11 +76,11 @@ struct Lease {
 struct QueueBroker::ConsumerState {
   platform::ConsumerSpec spec;
   int index = 0;
-  std::string actor;                  // Trace label: "consumer:<queue>" or "pull:<queue>".
+  std::string actor;  // Trace label: "consumer:<queue>" or "pull:<queue>".
   std::deque<ReadyEntry> ready;
-  std::int64_t ready_count = 0;       // Live entries of `ready`.
-  std::vector<TimedEntry> delayed;    // Min-heap by ready_at.
-  std::int64_t unresolved = 0;        // Messages this consumer has not resolved yet.
+  std::int64_t ready_count = 0;     // Live entries of `ready`.
+  std::vector<TimedEntry> delayed;  // Min-heap by ready_at.
+  std::int64_t unresolved = 0;      // Messages this consumer has not resolved yet.
   // Push consumers.
   int in_flight = 0;
   int target = 1;
@@ -101,7 +101,7 @@ struct QueueBroker::ConsumerState {
 // The state of one push invocation, and the BatchControl its messages report to. Messages hold
 // it by shared_ptr, so it outlives the handler when they do; it holds no message back.
 struct QueueBroker::BatchRun final : platform::BatchControl,
-                                      std::enable_shared_from_this<BatchRun> {
+                                     std::enable_shared_from_this<BatchRun> {
   QueueBroker* queue = nullptr;
   int consumer = 0;
   std::int64_t number = 0;
@@ -164,8 +164,8 @@ namespace {
 
 // Calls the handler; an exception escaping it counts as a failure, as a JS throw does.
 core::Task<Status> CallHandler(platform::QueueHandler& handler, platform::MessageBatch& batch,
-                               platform::Env& env, platform::ExecutionContext& ctx,
-                               Host& host, std::string_view actor) {
+                               platform::Env& env, platform::ExecutionContext& ctx, Host& host,
+                               std::string_view actor) {
   std::string what;
   try {
     co_return co_await handler(batch, env, ctx);
@@ -259,7 +259,8 @@ core::Result<platform::QueueMetrics> QueueBroker::Enqueue(std::vector<SendItem> 
     if (item.encoded.type == ContentType::kV8 && has_pull_consumer()) {
       return Status::InvalidArgument(
           "Content type \"v8\" cannot be delivered to an http_pull consumer; send json, text "
-          "or bytes (10203)", 10203);
+          "or bytes (10203)",
+          10203);
     }
   }
   if (broker_.enforce_throughput_and_backlog()) {
@@ -371,7 +372,8 @@ void QueueBroker::PromoteDue(ConsumerState& c, Instant now) {
     StoredMessage* m = store_->Find(entry.seq);
     if (m == nullptr) continue;
     Delivery& d = m->deliveries[static_cast<std::size_t>(c.index)];
-    if (d.state != Delivery::State::kDelayed || static_cast<std::uint64_t>(d.attempts) != entry.tag) {
+    if (d.state != Delivery::State::kDelayed ||
+        static_cast<std::uint64_t>(d.attempts) != entry.tag) {
       continue;
     }
     MakeReady(c, *m, d);
@@ -440,9 +442,9 @@ void QueueBroker::MaybeFaultPause(ConsumerState& c) {
   if (fault_paused_ || !faults.Enabled(Fault::kQ13PausePurge)) return;
   if (!faults.Fire(Fault::kQ13PausePurge, "queue.pause", c.actor)) return;
   const double intensity = faults.Intensity(Fault::kQ13PausePurge);
-  const Duration hold = faults.RandomFor(Fault::kQ13PausePurge)
-                            .Between(core::Seconds(1), core::Seconds(static_cast<std::int64_t>(
-                                                           60 * intensity)));
+  const Duration hold =
+      faults.RandomFor(Fault::kQ13PausePurge)
+          .Between(core::Seconds(1), core::Seconds(static_cast<std::int64_t>(60 * intensity)));
   fault_paused_ = true;
   Trace(c.actor, TraceEvent("queue.paused").Str("by", "fault").Int("hold_ms", hold.ms()));
   // Foreground: a fault's pause is temporary, so the world is not idle until it lifts.
@@ -585,7 +587,8 @@ void QueueBroker::ArmInvocationFaults(BatchRun& run, std::size_t messages) {
   if (faults.Enabled(Fault::kQ1ConsumerCrash) &&
       faults.Decide(Fault::kQ1ConsumerCrash, "queue.invocation")) {
     // "Aborted after k of n messages": at one of the first n platform awaits.
-    const auto j = 1 + static_cast<std::int64_t>(faults.RandomFor(Fault::kQ1ConsumerCrash).Below(n));
+    const auto j =
+        1 + static_cast<std::int64_t>(faults.RandomFor(Fault::kQ1ConsumerCrash).Below(n));
     invocation.ArmKillAtAwait(j, Fault::kQ1ConsumerCrash, "queue.invocation");
   } else if (faults.Enabled(Fault::kW1CpuKill) &&
              faults.Decide(Fault::kW1CpuKill, "invocation.cpu")) {
@@ -641,8 +644,8 @@ core::Task<void> QueueBroker::RunBatch(std::shared_ptr<BatchRun> run) {
   });
   // The handler's batch, env and ctx live in this frame until the handler and every WaitUntil
   // task have finished, even after a kill.
-  platform::MessageBatch batch(spec_.name, std::move(messages),
-                               platform::BatchMetadata{Metrics()}, run);
+  platform::MessageBatch batch(spec_.name, std::move(messages), platform::BatchMetadata{Metrics()},
+                               run);
   std::shared_ptr<platform::Env> env =
       broker_.NewInvocationEnv(c.actor, c.spec.script_name, run->invocation);
   ExecContext ctx(host_, *run, host_.ClockFor(c.spec.script_name));
@@ -658,13 +661,13 @@ core::Task<void> QueueBroker::RunBatch(std::shared_ptr<BatchRun> run) {
 
 // ---- Acknowledgement calls ------------------------------------------------------------------
 
-void QueueBroker::TraceIgnored(const BatchRun& run, std::string_view call,
-                               std::string_view reason, std::optional<std::size_t> index) {
+void QueueBroker::TraceIgnored(const BatchRun& run, std::string_view call, std::string_view reason,
+                               std::optional<std::size_t> index) {
   COVER("queue.call_ignored");
   CFEMU_LOG_DEBUG("queue {}: {}() ignored: {}", spec_.name, call, reason);
   if (!host_.trace().enabled()) return;
   TraceEvent event(run.invocation && run.invocation->killed() ? "queue.ack_after_kill"
-                                                             : "queue.call_ignored");
+                                                              : "queue.call_ignored");
   event.Str("call", std::string(call)).Str("reason", std::string(reason)).Int("batch", run.number);
   if (index) event.Str("msg", run.ids[*index]);
   Trace(C(run.consumer).actor, std::move(event));
@@ -674,9 +677,10 @@ void QueueBroker::OnCall(BatchRun& run, std::size_t i, Call call, std::optional<
   const std::string_view name = call == Call::kAck ? "ack" : "retry";
   if (i >= run.calls.size()) return;
   if (run.resolved) {
-    TraceIgnored(run, name, run.invocation && run.invocation->killed()
-                                ? "the invocation was killed"
-                                : "the invocation already ended", i);
+    TraceIgnored(run, name,
+                 run.invocation && run.invocation->killed() ? "the invocation was killed"
+                                                            : "the invocation already ended",
+                 i);
     return;
   }
   if (run.ack_all) {
@@ -703,9 +707,10 @@ void QueueBroker::OnCall(BatchRun& run, std::size_t i, Call call, std::optional<
 void QueueBroker::OnBatchCall(BatchRun& run, Call call, std::optional<int> delay) {
   const std::string_view name = call == Call::kAck ? "ackAll" : "retryAll";
   if (run.resolved) {
-    TraceIgnored(run, name, run.invocation && run.invocation->killed()
-                                ? "the invocation was killed"
-                                : "the invocation already ended", std::nullopt);
+    TraceIgnored(run, name,
+                 run.invocation && run.invocation->killed() ? "the invocation was killed"
+                                                            : "the invocation already ended",
+                 std::nullopt);
     return;
   }
   if (call == Call::kAck) {
@@ -743,7 +748,9 @@ void QueueBroker::Resolve(BatchRun& run, bool success) {
   if (host_.trace().enabled()) {
     Trace(c.actor, TraceEvent("queue.invocation")
                        .Int("batch", run.number)
-                       .Str("outcome", killed ? "killed" : success ? "ok" : "failed")
+                       .Str("outcome", killed    ? "killed"
+                                       : success ? "ok"
+                                                 : "failed")
                        .Int("messages", static_cast<std::int64_t>(run.seqs.size())));
   }
   for (std::size_t i = 0; i < run.seqs.size(); ++i) {
@@ -766,8 +773,9 @@ void QueueBroker::Resolve(BatchRun& run, bool success) {
     if (outcome == Call::kAck) {
       AckMessage(c, *m);
     } else {
-      RetryMessage(c, *m, RetryDelayFor(c, run.retry_delays[i],
-                                        run.retry_all ? run.retry_all_delay : std::nullopt));
+      RetryMessage(c, *m,
+                   RetryDelayFor(c, run.retry_delays[i],
+                                 run.retry_all ? run.retry_all_delay : std::nullopt));
     }
   }
   UpdateConcurrency(c, success);
@@ -892,7 +900,8 @@ void QueueBroker::ExpireLeases(ConsumerState& c, Instant now) {
     if (d.state != Delivery::State::kLeased || d.lease_serial != entry.tag) continue;
     ++stats_.lease_expired;
     if (host_.trace().enabled()) {
-      Trace(c.actor, TraceEvent("queue.lease_expired").Str("msg", m->id).Int("attempts", d.attempts));
+      Trace(c.actor,
+            TraceEvent("queue.lease_expired").Str("msg", m->id).Int("attempts", d.attempts));
     }
     RetryMessage(c, *m, c.spec.retry_delay);
   }
@@ -915,8 +924,8 @@ platform::PullResult QueueBroker::Pull(int consumer, int batch_size, Duration vi
       Duration lease_for = visibility;
       if (faults.Enabled(Fault::kQ11PullLeaseExpiry) &&
           faults.Fire(Fault::kQ11PullLeaseExpiry, "queue.pull.lease", c.actor)) {
-        lease_for = faults.RandomFor(Fault::kQ11PullLeaseExpiry)
-                        .Between(core::Milliseconds(1), visibility);
+        lease_for =
+            faults.RandomFor(Fault::kQ11PullLeaseExpiry).Between(core::Milliseconds(1), visibility);
       }
       d.state = Delivery::State::kLeased;
       d.lease_serial = c.next_serial++;
@@ -942,8 +951,7 @@ platform::PullResult QueueBroker::Pull(int consumer, int batch_size, Duration vi
   return result;
 }
 
-platform::AckResult QueueBroker::AckLeases(int consumer,
-                                           const std::vector<platform::LeaseId>& acks,
+platform::AckResult QueueBroker::AckLeases(int consumer, const std::vector<platform::LeaseId>& acks,
                                            const std::vector<platform::RetryRequest>& retries) {
   ConsumerState& c = C(consumer);
   CHECK(!c.is_push());
@@ -972,8 +980,7 @@ platform::AckResult QueueBroker::AckLeases(int consumer,
       continue;
     }
     StoredMessage* m = store_->Find(it->second.seq);
-    const Delivery* d =
-        m == nullptr ? nullptr : &m->deliveries[static_cast<std::size_t>(c.index)];
+    const Delivery* d = m == nullptr ? nullptr : &m->deliveries[static_cast<std::size_t>(c.index)];
     if (d == nullptr || d->state != Delivery::State::kLeased ||
         d->lease_serial != it->second.serial) {
       result.warnings[retry.lease_id] = "The lease has expired; retry ignored.";
@@ -981,9 +988,9 @@ platform::AckResult QueueBroker::AckLeases(int consumer,
     }
     if (retry.delay_seconds &&
         (*retry.delay_seconds < 0 || *retry.delay_seconds > broker_.limits().max_delay_seconds)) {
-      result.warnings[retry.lease_id] =
-          "delay_seconds must be from 0 to " + std::to_string(broker_.limits().max_delay_seconds) +
-          "; retry ignored.";
+      result.warnings[retry.lease_id] = "delay_seconds must be from 0 to " +
+                                        std::to_string(broker_.limits().max_delay_seconds) +
+                                        "; retry ignored.";
       continue;
     }
     RetryMessage(c, *m, RetryDelayFor(c, retry.delay_seconds, std::nullopt));

@@ -55,8 +55,7 @@ class QueueBroker {
   // Stores validated messages and schedules their delivery. kOverloaded (10250) over the
   // throughput limit, kResourceExhausted (10251) over the backlog limit, kInvalidArgument
   // (10203) for a v8 message to a queue with a pull consumer.
-  core::Result<platform::QueueMetrics> Enqueue(std::vector<SendItem> items,
-                                               std::string_view actor);
+  core::Result<platform::QueueMetrics> Enqueue(std::vector<SendItem> items, std::string_view actor);
   // A message another queue's consumer gave up on; id, timestamp and body are kept, attempts
   // start again at 1.
   void AcceptDeadLetter(const StoredMessage& source, std::string_view from_queue);
@@ -79,7 +78,7 @@ class QueueBroker {
                                 const std::vector<platform::RetryRequest>& retries);
 
   // ---- Administration -------------------------------------------------------------------
-  void Pause();   // Sends are still accepted; delivery and pulls stop.
+  void Pause();  // Sends are still accepted; delivery and pulls stop.
   void Resume();
   bool paused() const { return paused_; }
   std::int64_t Purge();  // Deletes every message; returns how many.
@@ -126,7 +125,7 @@ class QueueBroker {
 
   void AckMessage(ConsumerState& c, StoredMessage& m);
   void RetryMessage(ConsumerState& c, StoredMessage& m, core::Duration delay);
-  void Resolved(ConsumerState& c, StoredMessage& m);  // May erase m.
+  void Resolved(ConsumerState& c, StoredMessage& m);      // May erase m.
   void Expire(StoredMessage& m, std::string_view cause);  // Erases m.
   void Remove(StoredMessage& m);                          // Erases m.
   void ExpireLeases(ConsumerState& c, core::Instant now);

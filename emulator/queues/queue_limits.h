@@ -25,17 +25,17 @@ struct QueueLimits {
 
 struct QueueStats {
   std::int64_t sent = 0;
-  std::int64_t delivered = 0;       // Every delivery, push or pull, first or repeated.
-  std::int64_t redelivered = 0;     // Deliveries with attempts > 1, plus duplicates.
+  std::int64_t delivered = 0;    // Every delivery, push or pull, first or repeated.
+  std::int64_t redelivered = 0;  // Deliveries with attempts > 1, plus duplicates.
   std::int64_t acked = 0;
-  std::int64_t retried = 0;         // Explicit, implicit (failed invocation) or lease expiry.
-  std::int64_t dead_lettered = 0;   // Written to a dead letter queue after max_retries.
-  std::int64_t deleted = 0;         // Retries exhausted with no dead letter queue.
-  std::int64_t expired = 0;         // Reached the retention period undelivered or unresolved.
+  std::int64_t retried = 0;        // Explicit, implicit (failed invocation) or lease expiry.
+  std::int64_t dead_lettered = 0;  // Written to a dead letter queue after max_retries.
+  std::int64_t deleted = 0;        // Retries exhausted with no dead letter queue.
+  std::int64_t expired = 0;        // Reached the retention period undelivered or unresolved.
   std::int64_t purged = 0;
-  std::int64_t duplicated = 0;      // Spontaneous duplicate deliveries (fault Q3).
+  std::int64_t duplicated = 0;            // Spontaneous duplicate deliveries (fault Q3).
   std::int64_t dropped_after_return = 0;  // Sends after the invocation ended (fault Q10).
-  std::int64_t rejected = 0;        // Sends refused by limits or fault Q8.
+  std::int64_t rejected = 0;              // Sends refused by limits or fault Q8.
   std::int64_t invocations = 0;
   std::int64_t invocations_failed = 0;
   std::int64_t invocations_killed = 0;

@@ -18,8 +18,9 @@ Instant ClockView::ToBase(Instant view_time) const {
   if (drift_ppm_ == 0) return view_time - offset_;
   // Solve view_time = b + offset + (b - anchor) * ppm / 1e6 for b, then correct the rounding.
   const __int128 target = (view_time - offset_ - anchor_).ms();
-  Instant b = anchor_ + Duration::FromMs(
-                            static_cast<std::int64_t>(target * 1'000'000 / (1'000'000 + drift_ppm_)));
+  Instant b =
+      anchor_ +
+      Duration::FromMs(static_cast<std::int64_t>(target * 1'000'000 / (1'000'000 + drift_ppm_)));
   while (FromBase(b) < view_time) b += Duration::FromMs(1);
   while (FromBase(b - Duration::FromMs(1)) >= view_time) b = b - Duration::FromMs(1);
   return b;

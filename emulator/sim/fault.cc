@@ -84,18 +84,24 @@ std::optional<Fault> FaultFromId(std::string_view id) {
 
 std::string_view KindName(FaultKind kind) {
   switch (kind) {
-    case FaultKind::kDoc: return "doc";
-    case FaultKind::kInferred: return "inferred";
-    case FaultKind::kSynthetic: return "synthetic";
+    case FaultKind::kDoc:
+      return "doc";
+    case FaultKind::kInferred:
+      return "inferred";
+    case FaultKind::kSynthetic:
+      return "synthetic";
   }
   return "doc";
 }
 
 std::string_view ProfileName(Profile profile) {
   switch (profile) {
-    case Profile::kStrict: return "strict";
-    case Profile::kFidelity: return "fidelity";
-    case Profile::kRobustness: return "robustness";
+    case Profile::kStrict:
+      return "strict";
+    case Profile::kFidelity:
+      return "fidelity";
+    case Profile::kRobustness:
+      return "robustness";
   }
   return "strict";
 }
@@ -109,9 +115,12 @@ std::optional<Profile> ProfileFromName(std::string_view name) {
 
 bool ProfileAllows(Profile profile, FaultKind kind) {
   switch (profile) {
-    case Profile::kStrict: return false;
-    case Profile::kFidelity: return kind != FaultKind::kSynthetic;
-    case Profile::kRobustness: return true;
+    case Profile::kStrict:
+      return false;
+    case Profile::kFidelity:
+      return kind != FaultKind::kSynthetic;
+    case Profile::kRobustness:
+      return true;
   }
   return false;
 }

@@ -14,25 +14,59 @@ namespace cfemu::emulator {
 
 enum class Fault : std::uint8_t {
   // Queues (emulator/queues).
-  kQ1ConsumerCrash, kQ2CrashAfterEffect, kQ3DuplicateDelivery, kQ4Reorder, kQ5LateDelivery,
-  kQ6RetriesExhausted, kQ7RetentionLoss, kQ8ProducerRejected, kQ9ProducerReplyLost,
-  kQ10SendAfterReturn, kQ11PullLeaseExpiry, kQ12ConcurrentBatches, kQ13PausePurge,
+  kQ1ConsumerCrash,
+  kQ2CrashAfterEffect,
+  kQ3DuplicateDelivery,
+  kQ4Reorder,
+  kQ5LateDelivery,
+  kQ6RetriesExhausted,
+  kQ7RetentionLoss,
+  kQ8ProducerRejected,
+  kQ9ProducerReplyLost,
+  kQ10SendAfterReturn,
+  kQ11PullLeaseExpiry,
+  kQ12ConcurrentBatches,
+  kQ13PausePurge,
   // D1 (emulator/d1).
-  kD1RetryableError, kD2IndeterminateWrite, kD3TimeoutOverload, kD4BatchRollback,
-  kD5ReadAutoRetry, kD6LatencyTail, kD7ObjectReset,
+  kD1RetryableError,
+  kD2IndeterminateWrite,
+  kD3TimeoutOverload,
+  kD4BatchRollback,
+  kD5ReadAutoRetry,
+  kD6LatencyTail,
+  kD7ObjectReset,
   // KV (emulator/kv).
-  kK1StaleRead, kK2StaleNegative, kK3LostUpdate, kK4WriteRateLimited, kK5ExpiryFlaps,
+  kK1StaleRead,
+  kK2StaleNegative,
+  kK3LostUpdate,
+  kK4WriteRateLimited,
+  kK5ExpiryFlaps,
   // Durable Objects (emulator/durable_objects).
-  kO1Eviction, kO2ResetMidRequest, kO3Overloaded, kO4BlockConcurrencyTimeout,
-  kO5AlarmFailure, kO6LateAlarm, kO7Interleaving, kO8StubIndeterminate,
+  kO1Eviction,
+  kO2ResetMidRequest,
+  kO3Overloaded,
+  kO4BlockConcurrencyTimeout,
+  kO5AlarmFailure,
+  kO6LateAlarm,
+  kO7Interleaving,
+  kO8StubIndeterminate,
   // Cron (emulator/cron).
-  kC1LateTick, kC2SkippedTick, kC3DoubledTick, kC4OverlappingRuns,
+  kC1LateTick,
+  kC2SkippedTick,
+  kC3DoubledTick,
+  kC4OverlappingRuns,
   // Worker invocations (emulator/sim/invocation.h).
-  kW1CpuKill, kW2WallClockKill,
+  kW1CpuKill,
+  kW2WallClockKill,
   // Network and RPC between actors (emulator/sim).
-  kN1Partition, kN2ReplyLost, kN3DelayReorder, kN4SideEffectFailure,
+  kN1Partition,
+  kN2ReplyLost,
+  kN3DelayReorder,
+  kN4SideEffectFailure,
   // Clocks (emulator/sim).
-  kT1ForwardJump, kT2Skew, kT3BackwardStep,
+  kT1ForwardJump,
+  kT2Skew,
+  kT3BackwardStep,
 };
 
 inline constexpr std::size_t kFaultCount = static_cast<std::size_t>(Fault::kT3BackwardStep) + 1;
@@ -43,8 +77,8 @@ enum class Profile : std::uint8_t { kStrict, kFidelity, kRobustness };
 
 struct FaultInfo {
   Fault fault;
-  std::string_view id;         // "Q3"
-  std::string_view name;       // "duplicate_delivery"
+  std::string_view id;    // "Q3"
+  std::string_view name;  // "duplicate_delivery"
   FaultKind kind;
   double default_probability;  // Per decision, when the profile allows the kind.
   std::string_view cover;      // Coverage mark: "fault.Q3".

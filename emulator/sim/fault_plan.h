@@ -27,10 +27,10 @@ struct FaultWindow {
 };
 
 struct FaultRule {
-  double probability = 0.0;           // Per decision at a site.
-  std::vector<FaultWindow> windows;   // Non-empty: fires only inside one of them.
+  double probability = 0.0;          // Per decision at a site.
+  std::vector<FaultWindow> windows;  // Non-empty: fires only inside one of them.
   std::optional<std::int64_t> max_firings;
-  double intensity = 1.0;             // Scales drawn magnitudes (pause length, lateness, ...).
+  double intensity = 1.0;  // Scales drawn magnitudes (pause length, lateness, ...).
 };
 
 // "The n-th decision of `fault` at `site` fires" (n counts from 1).

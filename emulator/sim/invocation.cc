@@ -8,16 +8,19 @@ using core::Status;
 
 std::string_view KillReasonName(KillReason reason) {
   switch (reason) {
-    case KillReason::kNone: return "none";
-    case KillReason::kCrash: return "crash";
-    case KillReason::kCpuLimit: return "cpu_limit";
-    case KillReason::kWallClock: return "wall_clock";
+    case KillReason::kNone:
+      return "none";
+    case KillReason::kCrash:
+      return "crash";
+    case KillReason::kCpuLimit:
+      return "cpu_limit";
+    case KillReason::kWallClock:
+      return "wall_clock";
   }
   return "none";
 }
 
-std::shared_ptr<Invocation> Invocation::Start(Host& host, std::string actor,
-                                              core::Instant deadline,
+std::shared_ptr<Invocation> Invocation::Start(Host& host, std::string actor, core::Instant deadline,
                                               std::optional<Fault> deadline_fault) {
   auto invocation = std::make_shared<Invocation>(host, std::move(actor), deadline, deadline_fault);
   host.Spawn(Watchdog(invocation));
@@ -30,9 +33,8 @@ Invocation::Invocation(Host& host, std::string actor, core::Instant deadline,
 
 core::Task<void> Invocation::Watchdog(std::shared_ptr<Invocation> self) {
   // Background: a finished invocation cancels it, and it never keeps RunUntilIdle busy.
-  const Status slept =
-      co_await self->host_.SleepUntil(self->deadline_, core::TimerKind::kBackground,
-                                      self->watchdog_);
+  const Status slept = co_await self->host_.SleepUntil(
+      self->deadline_, core::TimerKind::kBackground, self->watchdog_);
   if (slept.ok() && !self->finished_ && !self->killed()) {
     self->Kill(KillReason::kWallClock, self->deadline_fault_, "invocation.deadline", "deadline");
   }
@@ -48,8 +50,8 @@ Status Invocation::EnterAwait(std::string_view site) {
           " more, the last at " + std::string(site) +
           "); code must stop when a call returns kCancelled"));
     }
-    return Status::Cancelled("invocation was killed (" +
-                             std::string(KillReasonName(kill_reason_)) + ")");
+    return Status::Cancelled("invocation was killed (" + std::string(KillReasonName(kill_reason_)) +
+                             ")");
   }
   if (kill_at_await_ > 0 && awaits_ >= kill_at_await_) {
     const Fault fault = *kill_at_await_fault_;

@@ -31,11 +31,16 @@ Duration LatencyModel::Draw(Site site) {
   Entry& entry = entries_[static_cast<std::size_t>(site.index_)];
   const LatencyDist& dist = entry.dist;
   switch (dist.shape) {
-    case LatencyDist::Shape::kZero: return Duration::Zero();
-    case LatencyDist::Shape::kConstant: return dist.a;
-    case LatencyDist::Shape::kUniform: return entry.random.Between(dist.a, dist.b);
-    case LatencyDist::Shape::kExponential: return entry.random.Exponential(dist.a);
-    case LatencyDist::Shape::kPareto: return entry.random.Pareto(dist.a, dist.alpha, dist.b);
+    case LatencyDist::Shape::kZero:
+      return Duration::Zero();
+    case LatencyDist::Shape::kConstant:
+      return dist.a;
+    case LatencyDist::Shape::kUniform:
+      return entry.random.Between(dist.a, dist.b);
+    case LatencyDist::Shape::kExponential:
+      return entry.random.Exponential(dist.a);
+    case LatencyDist::Shape::kPareto:
+      return entry.random.Pareto(dist.a, dist.alpha, dist.b);
   }
   return Duration::Zero();
 }
@@ -44,7 +49,8 @@ LatencyDist LatencyModel::DefaultFor(std::string_view name, Profile profile) {
   if (profile == Profile::kStrict) return LatencyDist::Zero();
   // Cloudflare publishes no latency figures; these are plausible same-colo round trips that
   // make interleavings reachable without slowing virtual time down.
-  if (name.starts_with("queue.dispatch")) return LatencyDist::Uniform(Milliseconds(0), Milliseconds(50));
+  if (name.starts_with("queue.dispatch"))
+    return LatencyDist::Uniform(Milliseconds(0), Milliseconds(50));
   if (name.starts_with("queue.")) return LatencyDist::Uniform(Milliseconds(1), Milliseconds(8));
   if (name.starts_with("d1.")) return LatencyDist::Uniform(Milliseconds(1), Milliseconds(15));
   if (name.starts_with("kv.")) return LatencyDist::Uniform(Milliseconds(1), Milliseconds(10));

@@ -18,9 +18,9 @@ namespace cfemu::emulator {
 struct LatencyDist {
   enum class Shape { kZero, kConstant, kUniform, kExponential, kPareto };
   Shape shape = Shape::kZero;
-  core::Duration a;              // Constant value, uniform low bound, mean, or Pareto scale.
-  core::Duration b;              // Uniform high bound, or Pareto cap.
-  double alpha = 1.5;            // Pareto shape.
+  core::Duration a;    // Constant value, uniform low bound, mean, or Pareto scale.
+  core::Duration b;    // Uniform high bound, or Pareto cap.
+  double alpha = 1.5;  // Pareto shape.
 
   static LatencyDist Zero() { return {}; }
   static LatencyDist Constant(core::Duration d) { return {Shape::kConstant, d, d, 1.5}; }
@@ -41,6 +41,7 @@ class LatencyModel {
   class Site {
    public:
     Site() = default;
+
    private:
     friend class LatencyModel;
     explicit Site(int index) : index_(index) {}

@@ -2,12 +2,9 @@
 
 #include <chrono>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/system_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include "src/core/log.h"
 
 namespace cfemu::emulator {
 
@@ -22,22 +19,7 @@ core::Instant SystemClock::Now() const {
 
 RealTimeRuntime::RealTimeRuntime(asio::io_context& io, std::uint64_t seed, Profile profile,
                                  bool trace)
-    : io_(io),
-      profile_(profile),
-      random_(seed),
-      trace_(trace),
-      latency_(random_.Fork("sim/latency"), profile),
-      faults_(FaultPlan(profile), random_.Fork("sim/faults"), trace_, clock_) {
-  trace_.set_clock(&clock_);
-}
-
-ClockView& RealTimeRuntime::ClockFor(std::string_view actor) {
-  auto it = views_.find(actor);
-  if (it == views_.end()) {
-    it = views_.emplace(std::string(actor), std::make_unique<ClockView>(clock_)).first;
-  }
-  return *it->second;
-}
+    : HostBase(clock_, seed, profile, std::nullopt, trace), io_(io) {}
 
 core::Task<Status> RealTimeRuntime::SleepUntil(core::Instant t, core::TimerKind,
                                                const core::CancelToken& cancel) {
@@ -58,32 +40,6 @@ core::Task<Status> RealTimeRuntime::SleepOnTimer(core::Instant t, core::CancelTo
   if (cancel && cancel->cancelled()) co_return Status::Cancelled(cancel->reason());
   if (error == asio::error::operation_aborted) co_return Status::Cancelled("timer cancelled");
   co_return Status::Ok();
-}
-
-void RealTimeRuntime::Spawn(core::Task<void> task) {
-  asio::co_spawn(io_, std::move(task), [this](std::exception_ptr error) {
-    if (!error) return;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      Fail(Status::Unknown(std::string("uncaught exception in a spawned task: ") + e.what()));
-    } catch (...) {
-      Fail(Status::Unknown("uncaught non-standard exception in a spawned task"));
-    }
-  });
-}
-
-int RealTimeRuntime::AddIdleCheck(std::function<bool()> is_idle) {
-  const int id = next_idle_check_++;
-  idle_checks_.emplace(id, std::move(is_idle));
-  return id;
-}
-
-void RealTimeRuntime::RemoveIdleCheck(int id) { idle_checks_.erase(id); }
-
-void RealTimeRuntime::Fail(Status error) {
-  CFEMU_LOG(core::LogLevel::kError, "runtime failure: {}", error.ToString());
-  if (!failure_) failure_ = std::move(error);
 }
 
 }  // namespace cfemu::emulator

@@ -25,27 +25,12 @@ bool Later(const auto& a, const auto& b) {
 }  // namespace
 
 Simulator::Simulator(std::uint64_t seed, SimulatorOptions options)
-    : seed_(seed),
-      profile_(options.profile),
-      random_(seed),
-      ties_(random_.Fork("sim/ties")),
-      trace_(options.trace),
-      latency_(random_.Fork("sim/latency"), options.profile),
-      faults_(options.faults ? *options.faults : FaultPlan(options.profile),
-              random_.Fork("sim/faults"), trace_, clock_) {
+    : HostBase(clock_, seed, options.profile, std::move(options.faults), options.trace),
+      ties_(random().Fork("sim/ties")) {
   clock_.now = options.start;
-  trace_.set_clock(&clock_);
 }
 
 Simulator::~Simulator() = default;
-
-ClockView& Simulator::ClockFor(std::string_view actor) {
-  auto it = views_.find(actor);
-  if (it == views_.end()) {
-    it = views_.emplace(std::string(actor), std::make_unique<ClockView>(clock_)).first;
-  }
-  return *it->second;
-}
 
 core::Task<Status> Simulator::SleepUntil(Instant t, TimerKind kind,
                                          const core::CancelToken& cancel) {
@@ -79,16 +64,14 @@ void Simulator::AddTimer(Instant t, TimerKind kind, core::CancelToken cancel,
   entry.cancel = std::move(cancel);
   const std::uint32_t generation = entry.generation;
   if (entry.cancel) {
-    entry.cancel_id = entry.cancel->OnCancel([this, slot, generation] {
-      CancelTimer(slot, generation);
-    });
+    entry.cancel_id =
+        entry.cancel->OnCancel([this, slot, generation] { CancelTimer(slot, generation); });
   }
   ++live_timers_;
   if (kind == TimerKind::kForeground) ++live_foreground_;
   heap_.push_back({std::max(t, clock_.now), ties_.Next(), timer_seq_++, slot, generation});
-  std::push_heap(heap_.begin(), heap_.end(), [](const HeapEntry& a, const HeapEntry& b) {
-    return Later(a, b);
-  });
+  std::push_heap(heap_.begin(), heap_.end(),
+                 [](const HeapEntry& a, const HeapEntry& b) { return Later(a, b); });
 }
 
 void Simulator::ReleaseSlot(std::uint32_t slot) {
@@ -140,31 +123,6 @@ bool Simulator::FireNext(std::optional<Instant> limit) {
   return false;
 }
 
-void Simulator::Spawn(core::Task<void> task) {
-  asio::co_spawn(io_, std::move(task), [this](std::exception_ptr error) {
-    if (!error) return;
-    try {
-      std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-      Fail(Status::Unknown(std::string("uncaught exception in a spawned task: ") + e.what()));
-    } catch (...) {
-      Fail(Status::Unknown("uncaught non-standard exception in a spawned task"));
-    }
-  });
-}
-
-int Simulator::AddIdleCheck(std::function<bool()> is_idle) {
-  const int id = next_idle_check_++;
-  idle_checks_.emplace(id, std::move(is_idle));
-  return id;
-}
-
-void Simulator::RemoveIdleCheck(int id) { idle_checks_.erase(id); }
-
-void Simulator::Fail(Status error) {
-  if (!failure_) failure_ = std::move(error);
-}
-
 void Simulator::Run(core::Task<void> task) {
   std::exception_ptr error;
   bool done = false;
@@ -179,28 +137,22 @@ void Simulator::Run(core::Task<void> task) {
 Status Simulator::RunUntil(Instant t) {
   while (true) {
     Poll();
-    if (failure_) return *failure_;
+    if (failure()) return *failure();
     if (!FireNext(t)) break;
   }
   clock_.now = std::max(clock_.now, t);
   Poll();
-  if (failure_) return *failure_;
+  if (failure()) return *failure();
   return Status::Ok();
 }
 
-bool Simulator::IsIdle() const {
-  if (live_foreground_ > 0) return false;
-  for (const auto& [id, check] : idle_checks_) {
-    if (!check()) return false;
-  }
-  return true;
-}
+bool Simulator::IsIdle() const { return live_foreground_ == 0 && ServicesIdle(); }
 
 Status Simulator::RunUntilIdle(core::Duration max) {
   const Instant deadline = clock_.now + max;
   while (true) {
     Poll();
-    if (failure_) return *failure_;
+    if (failure()) return *failure();
     if (IsIdle()) return Status::Ok();
     if (!FireNext(deadline)) {
       if (live_timers_ == 0) {

@@ -18,7 +18,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include "emulator/sim/host.h"
+#include "emulator/sim/host_base.h"
 #include "src/core/unique_function.h"
 
 namespace cfemu::emulator {
@@ -30,14 +30,13 @@ struct SimulatorOptions {
   bool trace = true;                // Off in throughput benchmarks.
 };
 
-class Simulator final : public Host {
+class Simulator final : public HostBase {
  public:
   explicit Simulator(std::uint64_t seed, SimulatorOptions options = {});
   ~Simulator() override;
   Simulator(const Simulator&) = delete;
   Simulator& operator=(const Simulator&) = delete;
 
-  std::uint64_t seed() const { return seed_; }
   core::Instant now() const { return clock_.Now(); }
 
   // Drives the loop until `task` completes and returns its value. A task that can never
@@ -56,24 +55,14 @@ class Simulator final : public Host {
 
   // Host.
   const core::Clock& clock() const override { return clock_; }
-  ClockView& ClockFor(std::string_view actor) override;
   core::Task<core::Status> SleepUntil(core::Instant t, core::TimerKind kind,
                                       const core::CancelToken& cancel) override;
-  void Spawn(core::Task<void> task) override;
-  int AddIdleCheck(std::function<bool()> is_idle) override;
-  void RemoveIdleCheck(int id) override;
-  void Fail(core::Status error) override;
-  core::Random& random() override { return random_; }
-  core::TraceSink& trace() override { return trace_; }
-  FaultInjector& faults() override { return faults_; }
-  LatencyModel& latency() override { return latency_; }
-  Profile profile() const override { return profile_; }
+  void Spawn(core::Task<void> task) override { SpawnOn(io_, std::move(task)); }
 
   // Statistics for reports and the simulator benchmark.
   std::uint64_t handlers_run() const { return handlers_run_; }
   std::uint64_t timers_fired() const { return timers_fired_; }
   std::size_t pending_timers() const { return live_timers_; }
-  const std::optional<core::Status>& failure() const { return failure_; }
 
  private:
   class VirtualClock final : public core::Clock {
@@ -107,18 +96,8 @@ class Simulator final : public Host {
   template <class Done>
   void DriveUntil(Done done);
 
-  std::uint64_t seed_;
-  Profile profile_;
   VirtualClock clock_;
-  core::Random random_;
   core::Random ties_;
-  core::TraceSink trace_;
-  LatencyModel latency_;
-  FaultInjector faults_;
-  std::map<std::string, std::unique_ptr<ClockView>, std::less<>> views_;
-  std::map<int, std::function<bool()>> idle_checks_;  // By id, in registration order.
-  int next_idle_check_ = 1;
-  std::optional<core::Status> failure_;
   std::uint64_t handlers_run_ = 0;
   std::uint64_t timers_fired_ = 0;
   std::uint64_t timer_seq_ = 0;
@@ -139,7 +118,7 @@ void Simulator::DriveUntil(Done done) {
   while (true) {
     Poll();
     if (done()) return;
-    CHECK_MSG(!failure_, failure_->ToString());
+    CHECK_MSG(!failure(), failure()->ToString());
     CHECK_MSG(FireNext(std::nullopt),
               "Simulator::Run: the task can never complete (nothing is ready and no timer is "
               "pending)");

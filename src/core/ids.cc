@@ -29,7 +29,7 @@ std::string DeriveHexId(std::string_view kind, std::string_view name) {
 
 std::string DeriveUuid(std::string_view kind, std::string_view name) {
   std::string hex = Hash128Hex(kind, name);
-  hex[12] = '4';                                               // Version 4 layout.
+  hex[12] = '4';                                              // Version 4 layout.
   hex[16] = "89ab"[static_cast<unsigned char>(hex[16]) % 4];  // RFC 4122 variant.
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20, 12);

@@ -28,10 +28,10 @@ inline bool LogEnabled(LogLevel level) { return level >= internal::g_log_level; 
 
 }  // namespace cfemu::core
 
-#define CFEMU_LOG(level, ...)                                                      \
-  do {                                                                             \
-    if (::cfemu::core::LogEnabled(level))                                          \
-      ::cfemu::core::LogMessage((level), ::fmt::format(__VA_ARGS__));              \
+#define CFEMU_LOG(level, ...)                                         \
+  do {                                                                \
+    if (::cfemu::core::LogEnabled(level))                             \
+      ::cfemu::core::LogMessage((level), ::fmt::format(__VA_ARGS__)); \
   } while (false)
 #define CFEMU_LOG_DEBUG(...) CFEMU_LOG(::cfemu::core::LogLevel::kDebug, __VA_ARGS__)
 #define CFEMU_LOG_INFO(...) CFEMU_LOG(::cfemu::core::LogLevel::kInfo, __VA_ARGS__)

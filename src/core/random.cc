@@ -97,7 +97,7 @@ Duration Random::Exponential(Duration mean) {
 
 Duration Random::Pareto(Duration scale, double alpha, Duration cap) {
   CHECK(alpha > 0);
-  const double u = 1.0 - Unit();  // (0, 1]
+  const double u = 1.0 - Unit();                    // (0, 1]
   const double exponent = -PortableLog(u) / alpha;  // U^(-1/alpha) = e^exponent, exponent >= 0.
   const double limit = PortableLog(static_cast<double>(std::max<std::int64_t>(cap.ms(), 1)) /
                                    static_cast<double>(std::max<std::int64_t>(scale.ms(), 1)));
@@ -106,9 +106,7 @@ Duration Random::Pareto(Duration scale, double alpha, Duration cap) {
   return std::min(cap, Milliseconds(static_cast<std::int64_t>(value)));
 }
 
-Duration Random::Between(Duration lo, Duration hi) {
-  return Milliseconds(Range(lo.ms(), hi.ms()));
-}
+Duration Random::Between(Duration lo, Duration hi) { return Milliseconds(Range(lo.ms(), hi.ms())); }
 
 std::string Random::Hex(int bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";

@@ -7,24 +7,42 @@ namespace cfemu::core {
 
 std::string_view CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kInvalidArgument: return "invalid_argument";
-    case Code::kNotFound: return "not_found";
-    case Code::kAlreadyExists: return "already_exists";
-    case Code::kFailedPrecondition: return "failed_precondition";
-    case Code::kTooLarge: return "too_large";
-    case Code::kResourceExhausted: return "resource_exhausted";
-    case Code::kNotInState: return "not_in_state";
-    case Code::kLeaseLost: return "lease_lost";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kOverloaded: return "overloaded";
-    case Code::kTimeout: return "timeout";
-    case Code::kIndeterminate: return "indeterminate";
-    case Code::kCancelled: return "cancelled";
-    case Code::kUnrecoverable: return "unrecoverable";
-    case Code::kDelayed: return "delayed";
-    case Code::kRateLimited: return "rate_limited";
-    case Code::kUnknown: return "unknown";
+    case Code::kOk:
+      return "ok";
+    case Code::kInvalidArgument:
+      return "invalid_argument";
+    case Code::kNotFound:
+      return "not_found";
+    case Code::kAlreadyExists:
+      return "already_exists";
+    case Code::kFailedPrecondition:
+      return "failed_precondition";
+    case Code::kTooLarge:
+      return "too_large";
+    case Code::kResourceExhausted:
+      return "resource_exhausted";
+    case Code::kNotInState:
+      return "not_in_state";
+    case Code::kLeaseLost:
+      return "lease_lost";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kOverloaded:
+      return "overloaded";
+    case Code::kTimeout:
+      return "timeout";
+    case Code::kIndeterminate:
+      return "indeterminate";
+    case Code::kCancelled:
+      return "cancelled";
+    case Code::kUnrecoverable:
+      return "unrecoverable";
+    case Code::kDelayed:
+      return "delayed";
+    case Code::kRateLimited:
+      return "rate_limited";
+    case Code::kUnknown:
+      return "unknown";
   }
   return "unknown";
 }

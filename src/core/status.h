@@ -43,16 +43,28 @@ class [[nodiscard]] Status {
       : code_(code), cf_code_(cf_code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string m, int cf = 0) { return {Code::kInvalidArgument, std::move(m), cf}; }
+  static Status InvalidArgument(std::string m, int cf = 0) {
+    return {Code::kInvalidArgument, std::move(m), cf};
+  }
   static Status NotFound(std::string m, int cf = 0) { return {Code::kNotFound, std::move(m), cf}; }
-  static Status AlreadyExists(std::string m, int cf = 0) { return {Code::kAlreadyExists, std::move(m), cf}; }
-  static Status FailedPrecondition(std::string m, int cf = 0) { return {Code::kFailedPrecondition, std::move(m), cf}; }
+  static Status AlreadyExists(std::string m, int cf = 0) {
+    return {Code::kAlreadyExists, std::move(m), cf};
+  }
+  static Status FailedPrecondition(std::string m, int cf = 0) {
+    return {Code::kFailedPrecondition, std::move(m), cf};
+  }
   static Status TooLarge(std::string m, int cf = 0) { return {Code::kTooLarge, std::move(m), cf}; }
-  static Status ResourceExhausted(std::string m, int cf = 0) { return {Code::kResourceExhausted, std::move(m), cf}; }
+  static Status ResourceExhausted(std::string m, int cf = 0) {
+    return {Code::kResourceExhausted, std::move(m), cf};
+  }
   static Status NotInState(std::string m) { return {Code::kNotInState, std::move(m)}; }
   static Status LeaseLost(std::string m) { return {Code::kLeaseLost, std::move(m)}; }
-  static Status Unavailable(std::string m, int cf = 0) { return {Code::kUnavailable, std::move(m), cf}; }
-  static Status Overloaded(std::string m, int cf = 0) { return {Code::kOverloaded, std::move(m), cf}; }
+  static Status Unavailable(std::string m, int cf = 0) {
+    return {Code::kUnavailable, std::move(m), cf};
+  }
+  static Status Overloaded(std::string m, int cf = 0) {
+    return {Code::kOverloaded, std::move(m), cf};
+  }
   static Status Timeout(std::string m) { return {Code::kTimeout, std::move(m)}; }
   static Status Indeterminate(std::string m) { return {Code::kIndeterminate, std::move(m)}; }
   static Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }
@@ -84,16 +96,16 @@ namespace internal {
 }  // namespace internal
 
 // Programmer errors: always on, release builds included.
-#define CHECK(condition)                                                                 \
-  do {                                                                                   \
-    if (!(condition)) [[unlikely]]                                                       \
-      ::cfemu::core::internal::CheckFailed(__FILE__, __LINE__, #condition, {});          \
+#define CHECK(condition)                                                        \
+  do {                                                                          \
+    if (!(condition)) [[unlikely]]                                              \
+      ::cfemu::core::internal::CheckFailed(__FILE__, __LINE__, #condition, {}); \
   } while (false)
 
-#define CHECK_MSG(condition, detail)                                                     \
-  do {                                                                                   \
-    if (!(condition)) [[unlikely]]                                                       \
-      ::cfemu::core::internal::CheckFailed(__FILE__, __LINE__, #condition, (detail));    \
+#define CHECK_MSG(condition, detail)                                                  \
+  do {                                                                                \
+    if (!(condition)) [[unlikely]]                                                    \
+      ::cfemu::core::internal::CheckFailed(__FILE__, __LINE__, #condition, (detail)); \
   } while (false)
 
 // A Result holds a T or a non-OK Status. Default-constructed it is kUnknown (Boost 1.74's
@@ -102,7 +114,7 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result() : status_(Code::kUnknown, "result was never set") {}
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design.
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design.
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design.
     CHECK_MSG(!status_.ok(), "an OK Result needs a value");
   }
@@ -111,9 +123,18 @@ class [[nodiscard]] Result {
   const Status& status() const { return status_; }
   Code code() const { return status_.code(); }
 
-  T& value() & { CheckOk(); return *value_; }
-  const T& value() const& { CheckOk(); return *value_; }
-  T&& value() && { CheckOk(); return std::move(*value_); }
+  T& value() & {
+    CheckOk();
+    return *value_;
+  }
+  const T& value() const& {
+    CheckOk();
+    return *value_;
+  }
+  T&& value() && {
+    CheckOk();
+    return std::move(*value_);
+  }
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
   T&& operator*() && { return std::move(*this).value(); }
@@ -130,14 +151,14 @@ class [[nodiscard]] Result {
 }  // namespace cfemu::core
 
 // Early returns for Status-returning code (plain and coroutine flavours).
-#define CFEMU_RETURN_IF_ERROR(expr)                 \
-  do {                                              \
-    ::cfemu::core::Status cfemu_status_ = (expr);   \
-    if (!cfemu_status_.ok()) return cfemu_status_;  \
+#define CFEMU_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::cfemu::core::Status cfemu_status_ = (expr);  \
+    if (!cfemu_status_.ok()) return cfemu_status_; \
   } while (false)
 
-#define CFEMU_CO_RETURN_IF_ERROR(expr)                 \
-  do {                                                 \
-    ::cfemu::core::Status cfemu_status_ = (expr);      \
-    if (!cfemu_status_.ok()) co_return cfemu_status_;  \
+#define CFEMU_CO_RETURN_IF_ERROR(expr)                \
+  do {                                                \
+    ::cfemu::core::Status cfemu_status_ = (expr);     \
+    if (!cfemu_status_.ok()) co_return cfemu_status_; \
   } while (false)

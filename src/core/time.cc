@@ -49,8 +49,7 @@ std::string Instant::ToRfc3339() const {
   CivilFromDays(days, year, month, day);
   char buffer[96];
   std::snprintf(buffer, sizeof buffer, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(year), month, day,
-                static_cast<long long>(rest / 3'600'000),
+                static_cast<long long>(year), month, day, static_cast<long long>(rest / 3'600'000),
                 static_cast<long long>(rest / 60'000 % 60),
                 static_cast<long long>(rest / 1000 % 60), static_cast<long long>(rest % 1000));
   return buffer;

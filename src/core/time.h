@@ -27,8 +27,14 @@ class Duration {
   constexpr Duration operator-() const { return Duration(-ms_); }
   constexpr Duration operator*(std::int64_t k) const { return Duration(ms_ * k); }
   constexpr Duration operator/(std::int64_t k) const { return Duration(ms_ / k); }
-  constexpr Duration& operator+=(Duration o) { ms_ += o.ms_; return *this; }
-  constexpr Duration& operator-=(Duration o) { ms_ -= o.ms_; return *this; }
+  constexpr Duration& operator+=(Duration o) {
+    ms_ += o.ms_;
+    return *this;
+  }
+  constexpr Duration& operator-=(Duration o) {
+    ms_ -= o.ms_;
+    return *this;
+  }
   constexpr auto operator<=>(const Duration&) const = default;
 
   // "1500ms", "90s", "2h": for reports and messages.
@@ -50,16 +56,17 @@ class Instant {
  public:
   constexpr Instant() = default;
   static constexpr Instant FromUnixMs(std::int64_t ms) { return Instant(ms); }
-  static constexpr Instant Max() {
-    return Instant(std::numeric_limits<std::int64_t>::max() / 2);
-  }
+  static constexpr Instant Max() { return Instant(std::numeric_limits<std::int64_t>::max() / 2); }
 
   constexpr std::int64_t unix_ms() const { return ms_; }
 
   constexpr Instant operator+(Duration d) const { return Instant(ms_ + d.ms()); }
   constexpr Instant operator-(Duration d) const { return Instant(ms_ - d.ms()); }
   constexpr Duration operator-(Instant o) const { return Duration::FromMs(ms_ - o.ms_); }
-  constexpr Instant& operator+=(Duration d) { ms_ += d.ms(); return *this; }
+  constexpr Instant& operator+=(Duration d) {
+    ms_ += d.ms();
+    return *this;
+  }
   constexpr auto operator<=>(const Instant&) const = default;
 
   // "2026-01-01T00:00:00.000Z".

@@ -11,9 +11,9 @@ namespace {
 
 struct KeyRef {
   std::string_view key;
-  const TraceValue* value;      // Null for the three built-in fields.
-  std::int64_t builtin_int;     // For `t`.
-  std::string_view builtin_str; // For `ev` and `actor`.
+  const TraceValue* value;       // Null for the three built-in fields.
+  std::int64_t builtin_int;      // For `t`.
+  std::string_view builtin_str;  // For `ev` and `actor`.
   bool is_int;
 };
 
@@ -41,11 +41,21 @@ void AppendJsonString(std::string& out, std::string_view text) {
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           static constexpr char kDigits[] = "0123456789abcdef";

@@ -40,10 +40,10 @@ struct ConsumerSpec {
   Duration max_batch_timeout = core::limits::kConsumerDefaultBatchTimeout;
   int max_retries = static_cast<int>(core::limits::kConsumerDefaultMaxRetries);
   Duration retry_delay = Duration::Zero();
-  std::string dead_letter_queue;           // Empty: none (exhausted messages are deleted).
-  std::optional<int> max_concurrency;      // Unset: autoscale up to 250.
+  std::string dead_letter_queue;       // Empty: none (exhausted messages are deleted).
+  std::optional<int> max_concurrency;  // Unset: autoscale up to 250.
   Duration visibility_timeout = core::limits::kPullDefaultVisibility;  // Pull consumers only.
-  QueueHandler handler;                    // Required for worker consumers.
+  QueueHandler handler;  // Required for worker consumers.
 };
 
 struct EnvSpec {

@@ -29,8 +29,8 @@ TEST(Ids, DeriveHexIdIsStableAndThirtyTwoLowerHex) {
 
 TEST(Ids, DeriveHexIdDependsOnKindAndName) {
   std::set<std::string> ids = {
-      DeriveHexId("queue", "jobs"),  DeriveHexId("queue", "jobs2"), DeriveHexId("d1", "jobs"),
-      DeriveHexId("queue", "Jobs"),  DeriveHexId("queuej", "obs"),  DeriveHexId("queue", ""),
+      DeriveHexId("queue", "jobs"), DeriveHexId("queue", "jobs2"), DeriveHexId("d1", "jobs"),
+      DeriveHexId("queue", "Jobs"), DeriveHexId("queuej", "obs"),  DeriveHexId("queue", ""),
       DeriveHexId("", "queue"),
   };
   EXPECT_EQ(ids.size(), 7u);
@@ -117,26 +117,32 @@ TEST(Utf8, AcceptsWellFormedText) {
   EXPECT_TRUE(IsValidUtf8("\xF0\x90\x80\x80"));  // U+10000, smallest 4-byte.
   EXPECT_TRUE(IsValidUtf8("\xF4\x8F\xBF\xBF"));  // U+10FFFF, the last code point.
   EXPECT_TRUE(IsValidUtf8(std::string("nul\0inside", 10)));
-  EXPECT_TRUE(IsValidUtf8("abcdefgh\xC3\xA9" "abcdefghijklmnop\xF0\x9F\x98\x80xyz"));
+  EXPECT_TRUE(
+      IsValidUtf8("abcdefgh\xC3\xA9"
+                  "abcdefghijklmnop\xF0\x9F\x98\x80xyz"));
 }
 
 TEST(Utf8, RejectsStrayAndTruncatedBytes) {
-  EXPECT_FALSE(IsValidUtf8("\x80"));              // Lone continuation byte.
+  EXPECT_FALSE(IsValidUtf8("\x80"));  // Lone continuation byte.
   EXPECT_FALSE(IsValidUtf8("\xBF"));
-  EXPECT_FALSE(IsValidUtf8("\xC3"));              // Truncated 2-byte.
-  EXPECT_FALSE(IsValidUtf8("\xE2\x82"));          // Truncated 3-byte.
-  EXPECT_FALSE(IsValidUtf8("\xF0\x9F\x98"));      // Truncated 4-byte.
-  EXPECT_FALSE(IsValidUtf8("\xC3" "a"));          // Continuation missing.
+  EXPECT_FALSE(IsValidUtf8("\xC3"));          // Truncated 2-byte.
+  EXPECT_FALSE(IsValidUtf8("\xE2\x82"));      // Truncated 3-byte.
+  EXPECT_FALSE(IsValidUtf8("\xF0\x9F\x98"));  // Truncated 4-byte.
+  EXPECT_FALSE(
+      IsValidUtf8("\xC3"
+                  "a"));  // Continuation missing.
   EXPECT_FALSE(IsValidUtf8("\xE2\x28\xA1"));
   EXPECT_FALSE(IsValidUtf8("\xF8\x88\x80\x80\x80"));  // 5-byte form.
   EXPECT_FALSE(IsValidUtf8("\xFE"));
   EXPECT_FALSE(IsValidUtf8("\xFF"));
   EXPECT_FALSE(IsValidUtf8("abcdefghijklmnop\x80"));  // After the fast path.
-  EXPECT_FALSE(IsValidUtf8("abcdefgh\xC3\xA9" "abcdefgh\xC3"));
+  EXPECT_FALSE(
+      IsValidUtf8("abcdefgh\xC3\xA9"
+                  "abcdefgh\xC3"));
 }
 
 TEST(Utf8, RejectsOverlongEncodings) {
-  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));          // '/' in two bytes.
+  EXPECT_FALSE(IsValidUtf8("\xC0\xAF"));  // '/' in two bytes.
   EXPECT_FALSE(IsValidUtf8("\xC1\xBF"));
   EXPECT_FALSE(IsValidUtf8("\xC0\x80"));          // NUL in two bytes (modified UTF-8).
   EXPECT_FALSE(IsValidUtf8("\xE0\x80\xAF"));      // '/' in three bytes.
@@ -146,10 +152,10 @@ TEST(Utf8, RejectsOverlongEncodings) {
 }
 
 TEST(Utf8, RejectsSurrogatesAndCodePointsAboveTheRange) {
-  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));      // U+D800.
-  EXPECT_FALSE(IsValidUtf8("\xED\xBF\xBF"));      // U+DFFF.
+  EXPECT_FALSE(IsValidUtf8("\xED\xA0\x80"));              // U+D800.
+  EXPECT_FALSE(IsValidUtf8("\xED\xBF\xBF"));              // U+DFFF.
   EXPECT_FALSE(IsValidUtf8("\xED\xA0\xBD\xED\xB8\x80"));  // A CESU-8 surrogate pair.
-  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));  // U+110000.
+  EXPECT_FALSE(IsValidUtf8("\xF4\x90\x80\x80"));          // U+110000.
   EXPECT_FALSE(IsValidUtf8("\xF7\xBF\xBF\xBF"));
 }
 

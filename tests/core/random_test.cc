@@ -74,8 +74,8 @@ TEST(Random, ForkDoesNotAdvanceTheParent) {
 
 TEST(Random, BelowStaysUnderItsBound) {
   Random random(7);
-  const std::uint64_t bounds[] = {1,    2,    3,        7,          10,
-                                  1000, 1ull << 32, (1ull << 63) + 1, ~std::uint64_t{0}};
+  const std::uint64_t bounds[] = {
+      1, 2, 3, 7, 10, 1000, 1ull << 32, (1ull << 63) + 1, ~std::uint64_t{0}};
   for (std::uint64_t n : bounds) {
     for (int i = 0; i < 2000; ++i) ASSERT_LT(random.Below(n), n) << "n=" << n;
   }
@@ -257,8 +257,8 @@ double RelativeError(double got, double want) {
 }
 
 TEST(Random, PortableLogMatchesStdLog) {
-  const double fixed[] = {1e-300, 1e-10, 0.001, 0.1,    0.5,   0.70710678, 0.9999,
-                          1.0,    1.0001, 1.5,  2.0,    2.718281828, 10.0, 1e10, 1e300};
+  const double fixed[] = {1e-300, 1e-10, 0.001, 0.1,         0.5,  0.70710678, 0.9999, 1.0,
+                          1.0001, 1.5,   2.0,   2.718281828, 10.0, 1e10,       1e300};
   for (double x : fixed) {
     EXPECT_LE(RelativeError(PortableLog(x), std::log(x)), 1e-12) << "x=" << x;
   }

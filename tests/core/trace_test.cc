@@ -65,9 +65,8 @@ TEST(Trace, StringsAreEscapedAndNonAsciiIsKept) {
   text += "é€😀";
   sink.Emit("act\"or", TraceEvent("e").Str("text", text));
   ASSERT_EQ(sink.lines().size(), 1u);
-  EXPECT_EQ(sink.lines()[0],
-            R"({"actor":"act\"or","ev":"e","t":0,)"
-            R"("text":"q\"b\\n\nr\rt\tc\u0001\u001fé€😀"})");
+  EXPECT_EQ(sink.lines()[0], R"({"actor":"act\"or","ev":"e","t":0,)"
+                             R"("text":"q\"b\\n\nr\rt\tc\u0001\u001fé€😀"})");
 }
 
 TEST(Trace, AppendJsonStringQuotesAndEscapes) {

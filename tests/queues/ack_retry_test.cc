@@ -176,10 +176,10 @@ TEST(RetryDelay, PrecedenceIsMessageThenRetryAllThenConsumer) {
   Recorder recorder;
   auto handler = RecordingHandler(recorder, [](MessageBatch& batch) {
     if (batch.messages()[0].attempts() > 1) return Status::Ok();
-    batch.messages()[0].Retry(RetryOptions(5));     // Message delay.
-    batch.messages()[1].Retry();                    // No own delay: retryAll's applies.
-    batch.messages()[3].Retry(RetryOptions(0));     // 0 overrides every default.
-    batch.RetryAll(RetryOptions(10));               // Applies to 1 and 2.
+    batch.messages()[0].Retry(RetryOptions(5));  // Message delay.
+    batch.messages()[1].Retry();                 // No own delay: retryAll's applies.
+    batch.messages()[3].Retry(RetryOptions(0));  // 0 overrides every default.
+    batch.RetryAll(RetryOptions(10));            // Applies to 1 and 2.
     return Status::Ok();
   });
   auto spec = OneQueue("jobs", {PushConsumer("jobs", handler)});

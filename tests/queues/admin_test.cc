@@ -77,12 +77,13 @@ TEST(Purge, MessagesInFlightDuringAPurgeAreGoneWhenTheHandlerFinishes) {
   Simulator sim(1);
   Recorder recorder;
   emulator::Broker* broker = nullptr;
-  auto handler = AsyncRecordingHandler(
-      recorder, [&broker](platform::MessageBatch&, platform::Env& env,
-                          platform::ExecutionContext&) -> Task<Status> {
-        (void)co_await core::SleepFor(env.runtime(), env.clock(), Seconds(5));
-        co_return Status::Unknown("fails after the purge");
-      });
+  auto handler =
+      AsyncRecordingHandler(recorder,
+                            [&broker](platform::MessageBatch&, platform::Env& env,
+                                      platform::ExecutionContext&) -> Task<Status> {
+                              (void)co_await core::SleepFor(env.runtime(), env.clock(), Seconds(5));
+                              co_return Status::Unknown("fails after the purge");
+                            });
   World world(sim, OneQueue("jobs", {PushConsumer("jobs", handler)}));
   broker = &world.queues();
   SendNumbers(sim, world.EnvFor("p"), 2);
@@ -138,7 +139,8 @@ TEST(Limits, BacklogOverItsLimitIsRejectedWith10251) {
   World world(sim, OneQueue("jobs"), options);
   auto& env = world.EnvFor("p");
   // Each message is 900 bytes of text + 100 = 1,000 bytes.
-  EXPECT_TRUE(Send(sim, env, platform::Text{std::string(900, 'x')}, platform::SendOptions("text")).ok());
+  EXPECT_TRUE(
+      Send(sim, env, platform::Text{std::string(900, 'x')}, platform::SendOptions("text")).ok());
   auto full = Send(sim, env, platform::Text{"x"}, platform::SendOptions("text"));
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.code(), Code::kResourceExhausted);
@@ -151,8 +153,9 @@ TEST(Metrics, BacklogCountsDelayedAndInFlightMessages) {
   Recorder recorder;
   std::int64_t seen_backlog = -1;
   auto handler = AsyncRecordingHandler(
-      recorder, [&seen_backlog](platform::MessageBatch& batch, platform::Env& env,
-                                platform::ExecutionContext&) -> Task<Status> {
+      recorder,
+      [&seen_backlog](platform::MessageBatch& batch, platform::Env& env,
+                      platform::ExecutionContext&) -> Task<Status> {
         seen_backlog = batch.metadata().metrics.backlog_count;
         (void)co_await core::SleepFor(env.runtime(), env.clock(), Seconds(30));
         co_return Status::Ok();

@@ -12,10 +12,11 @@ using emulator::World;
 using platform::MessageBatch;
 
 AsyncBatchScript SleepFor(Duration d, Status result = Status::Ok()) {
-  return [d, result](MessageBatch&, platform::Env& env, platform::ExecutionContext&) -> Task<Status> {
-    CFEMU_CO_RETURN_IF_ERROR(co_await core::SleepFor(env.runtime(), env.clock(), d));
-    co_return result;
-  };
+  return
+      [d, result](MessageBatch&, platform::Env& env, platform::ExecutionContext&) -> Task<Status> {
+        CFEMU_CO_RETURN_IF_ERROR(co_await core::SleepFor(env.runtime(), env.clock(), d));
+        co_return result;
+      };
 }
 
 TEST(Concurrency, UnsetMaxConcurrencyStartsAtOneAndScalesWithTheBacklog) {
@@ -41,8 +42,8 @@ TEST(Concurrency, UnsetMaxConcurrencyStartsAtOneAndScalesWithTheBacklog) {
 TEST(Concurrency, MaxConcurrencyCapsParallelInvocations) {
   Simulator sim(1);
   Recorder recorder;
-  auto spec = OneQueue("jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder,
-                                                                           SleepFor(Seconds(10))))});
+  auto spec = OneQueue(
+      "jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder, SleepFor(Seconds(10))))});
   spec.consumers[0].max_concurrency = 3;
   World world(sim, spec);
   for (int i = 0; i < 5; ++i) {
@@ -62,9 +63,11 @@ TEST(Concurrency, FailedInvocationsHalveConcurrencyButRetriesDoNot) {
     Recorder recorder;
     int phase = 1;
     auto handler = AsyncRecordingHandler(
-        recorder, [&phase, explicit_retry](MessageBatch& batch, platform::Env& env,
-                                           platform::ExecutionContext&) -> Task<Status> {
-          CFEMU_CO_RETURN_IF_ERROR(co_await core::SleepFor(env.runtime(), env.clock(), Seconds(10)));
+        recorder,
+        [&phase, explicit_retry](MessageBatch& batch, platform::Env& env,
+                                 platform::ExecutionContext&) -> Task<Status> {
+          CFEMU_CO_RETURN_IF_ERROR(
+              co_await core::SleepFor(env.runtime(), env.clock(), Seconds(10)));
           if (phase == 1) co_return Status::Ok();
           if (explicit_retry) {
             batch.RetryAll();
@@ -98,8 +101,9 @@ TEST(Concurrency, InvocationIsKilledAtTheFifteenMinuteWallLimit) {
   Recorder recorder;
   Status slept;
   auto handler = AsyncRecordingHandler(
-      recorder, [&slept](MessageBatch& batch, platform::Env& env,
-                         platform::ExecutionContext& ctx) -> Task<Status> {
+      recorder,
+      [&slept](MessageBatch& batch, platform::Env& env,
+               platform::ExecutionContext& ctx) -> Task<Status> {
         if (batch.messages()[0].attempts() > 1) co_return Status::Ok();
         EXPECT_EQ(ctx.Deadline() - env.clock().Now(), core::Minutes(15));
         slept = co_await core::SleepFor(env.runtime(), env.clock(), core::Minutes(20));

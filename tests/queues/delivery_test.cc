@@ -147,8 +147,9 @@ TEST(Delivery, FailingWaitUntilTaskFailsTheInvocation) {
   Simulator sim(1);
   Recorder recorder;
   auto handler = AsyncRecordingHandler(
-      recorder, [](platform::MessageBatch& batch, platform::Env& env,
-                   platform::ExecutionContext& ctx) -> Task<Status> {
+      recorder,
+      [](platform::MessageBatch& batch, platform::Env& env,
+         platform::ExecutionContext& ctx) -> Task<Status> {
         const bool first = batch.messages()[0].attempts() == 1;
         ctx.WaitUntil([](platform::Env& e, bool fail) -> Task<Status> {
           (void)co_await core::SleepFor(e.runtime(), e.clock(), Seconds(1));
@@ -166,14 +167,15 @@ TEST(Delivery, WaitUntilTasksFinishBeforeTheOutcomeIsDecided) {
   Simulator sim(1);
   sim.trace().KeepLines(true);
   Recorder recorder;
-  auto handler = AsyncRecordingHandler(
-      recorder, [](platform::MessageBatch&, platform::Env& env,
-                   platform::ExecutionContext& ctx) -> Task<Status> {
-        ctx.WaitUntil([](platform::Env& e) -> Task<Status> {
-          co_return co_await core::SleepFor(e.runtime(), e.clock(), Seconds(10));
-        }(env));
-        co_return Status::Ok();
-      });
+  auto handler = AsyncRecordingHandler(recorder,
+                                       [](platform::MessageBatch&, platform::Env& env,
+                                          platform::ExecutionContext& ctx) -> Task<Status> {
+                                         ctx.WaitUntil([](platform::Env& e) -> Task<Status> {
+                                           co_return co_await core::SleepFor(e.runtime(), e.clock(),
+                                                                             Seconds(10));
+                                         }(env));
+                                         co_return Status::Ok();
+                                       });
   World world(sim, OneQueue("jobs", {PushConsumer("jobs", handler)}));
   const Instant t0 = sim.now();
   SendNumbers(sim, world.EnvFor("p"), 1);

@@ -31,9 +31,9 @@ TEST(DeadLetter, MessageGoesToTheDeadLetterQueueAfterMaxRetries) {
   ASSERT_TRUE(sim.RunUntilIdle().ok());
   ASSERT_EQ(main_seen.seen.size(), 3u);  // max_retries + 1 deliveries.
   ASSERT_EQ(dead_seen.seen.size(), 1u);
-  EXPECT_EQ(dead_seen.seen[0].id, main_seen.seen[0].id);               // Same id,
-  EXPECT_EQ(dead_seen.seen[0].timestamp, main_seen.seen[0].timestamp); // same send time,
-  EXPECT_EQ(dead_seen.seen[0].attempts, 1);                            // attempts start again.
+  EXPECT_EQ(dead_seen.seen[0].id, main_seen.seen[0].id);                // Same id,
+  EXPECT_EQ(dead_seen.seen[0].timestamp, main_seen.seen[0].timestamp);  // same send time,
+  EXPECT_EQ(dead_seen.seen[0].attempts, 1);                             // attempts start again.
   EXPECT_EQ(NumberOf(dead_seen.seen[0].body), 0);
   EXPECT_EQ(world.queues().Find("jobs")->stats().dead_lettered, 1);
   const auto lines = TraceLines(sim, "queue.dead_lettered");
@@ -44,8 +44,8 @@ TEST(DeadLetter, MessageGoesToTheDeadLetterQueueAfterMaxRetries) {
 TEST(DeadLetter, DefaultMaxRetriesGivesFourDeliveries) {
   Simulator sim(1);
   Recorder recorder;
-  World world(sim, OneQueue("jobs", {PushConsumer("jobs", RecordingHandler(recorder,
-                                                                            RetryEverything))}));
+  World world(
+      sim, OneQueue("jobs", {PushConsumer("jobs", RecordingHandler(recorder, RetryEverything))}));
   SendNumbers(sim, world.EnvFor("p"), 1);
   ASSERT_TRUE(sim.RunUntilIdle().ok());
   EXPECT_EQ(recorder.seen.size(), 4u);

@@ -49,8 +49,8 @@ AsyncBatchScript SlowAcker() {
 TEST(Faults, Q1CrashBeforeAckRedeliversOnlyMessagesNotAckedBeforeTheKill) {
   auto sim = WithFault(Fault::kQ1ConsumerCrash);
   Recorder recorder;
-  World world(*sim, OneQueue("jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder,
-                                                                                 SlowAcker()))}));
+  World world(
+      *sim, OneQueue("jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder, SlowAcker()))}));
   SendNumbers(*sim, world.EnvFor("p"), 5);
   ASSERT_TRUE(sim->RunUntilIdle().ok());
   EXPECT_EQ(sim->faults().fired(Fault::kQ1ConsumerCrash), 1);
@@ -74,8 +74,8 @@ TEST(Faults, Q2CrashAfterASideEffectRepeatsTheEffect) {
   auto sim = WithFault(Fault::kQ2CrashAfterEffect);
   Recorder recorder;
   auto handler = AsyncRecordingHandler(
-      recorder, [](MessageBatch& batch, platform::Env& env,
-                   platform::ExecutionContext&) -> Task<Status> {
+      recorder,
+      [](MessageBatch& batch, platform::Env& env, platform::ExecutionContext&) -> Task<Status> {
         auto effects = env.Queue("EFFECTS");
         for (auto& m : batch.messages()) {
           Json effect = {{"for", NumberOf(m.body())}};
@@ -139,10 +139,11 @@ TEST(Faults, Q5LateDeliveryAddsAHeavyTail) {
 TEST(Faults, Q6RetriesExhaustedEarlySendsTheMessageToTheDeadLetterQueue) {
   auto sim = WithFault(Fault::kQ6RetriesExhausted);
   Recorder recorder;
-  auto spec = OneQueue("jobs", {PushConsumer("jobs", RecordingHandler(recorder, [](MessageBatch& b) {
-                                   b.RetryAll();
-                                   return Status::Ok();
-                                 }))});
+  auto spec =
+      OneQueue("jobs", {PushConsumer("jobs", RecordingHandler(recorder, [](MessageBatch& b) {
+                                       b.RetryAll();
+                                       return Status::Ok();
+                                     }))});
   spec.consumers[0].dead_letter_queue = "dead";
   World world(*sim, spec);
   SendNumbers(*sim, world.EnvFor("p"), 1);
@@ -202,8 +203,8 @@ TEST(Faults, Q10SendAfterReturnIsDroppedWhileReportingOk) {
   for (bool fault_on : {true, false}) {
     auto sim = fault_on ? WithFault(Fault::kQ10SendAfterReturn) : std::make_unique<Simulator>(1);
     Recorder recorder;
-    auto spec = OneQueue("jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder,
-                                                                             SendAfterReturn()))});
+    auto spec = OneQueue(
+        "jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder, SendAfterReturn()))});
     spec.producers.push_back({"LATE", "late", std::nullopt});
     World world(*sim, spec);
     SendNumbers(*sim, world.EnvFor("p"), 1);
@@ -232,8 +233,8 @@ TEST(Faults, Q11EarlyLeaseExpiryRedeliversToASecondPullerAndTheFirstAckStillCoun
 TEST(Faults, Q12RunsABatchBeyondTheConcurrencyLimit) {
   auto sim = WithFault(Fault::kQ12ConcurrentBatches);
   Recorder recorder;
-  auto spec = OneQueue("jobs", {PushConsumer(
-                                   "jobs", AsyncRecordingHandler(recorder, SlowAcker()))});
+  auto spec =
+      OneQueue("jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder, SlowAcker()))});
   spec.consumers[0].max_concurrency = 1;
   spec.consumers[0].max_batch_size = 1;
   World world(*sim, spec);
@@ -260,8 +261,8 @@ TEST(Faults, Q13PausesDeliveryForAWhile) {
 TEST(Faults, W1CpuKillEndsTheInvocationAtARandomAwait) {
   auto sim = WithFault(Fault::kW1CpuKill);
   Recorder recorder;
-  World world(*sim, OneQueue("jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder,
-                                                                                 SlowAcker()))}));
+  World world(
+      *sim, OneQueue("jobs", {PushConsumer("jobs", AsyncRecordingHandler(recorder, SlowAcker()))}));
   SendNumbers(*sim, world.EnvFor("p"), 1);
   ASSERT_TRUE(sim->RunUntilIdle().ok());
   const auto killed = TraceLines(*sim, "invocation.killed");

@@ -68,8 +68,8 @@ TEST(MultiConsumer, MessageLeavesOnlyWhenEveryConsumerResolvedIt) {
 TEST(MultiConsumer, PushAndPullConsumersShareAQueue) {
   Simulator sim(1);
   Recorder push;
-  World world(sim, OneQueue("jobs", {PushConsumer("jobs", RecordingHandler(push)),
-                                     PullConsumer("jobs")}));
+  World world(
+      sim, OneQueue("jobs", {PushConsumer("jobs", RecordingHandler(push)), PullConsumer("jobs")}));
   SendNumbers(sim, world.EnvFor("p"), 2);
   ASSERT_TRUE(sim.RunFor(Seconds(10)).ok());
   EXPECT_EQ(push.seen.size(), 2u);

@@ -26,7 +26,9 @@ struct ProducerTest : ::testing::Test {
     world = std::make_unique<World>(sim, std::move(spec), options);
     env = &world->EnvFor("producer");
   }
-  void BuildWithConsumer() { Build(OneQueue("jobs", {PushConsumer("jobs", RecordingHandler(recorder))})); }
+  void BuildWithConsumer() {
+    Build(OneQueue("jobs", {PushConsumer("jobs", RecordingHandler(recorder))}));
+  }
 };
 
 TEST_F(ProducerTest, SendRejectsAnUndefinedBody) {
@@ -168,15 +170,15 @@ TEST_F(ProducerTest, SendDelayPrecedenceIsMessageThenBatchThenQueue) {
   spec.consumers[0].max_batch_timeout = Duration::Zero();
   Build(std::move(spec));
   const Instant t0 = sim.now();
-  ASSERT_TRUE(Send(sim, *env, Json{{"n", 0}}).ok());                        // Queue: 60 s.
+  ASSERT_TRUE(Send(sim, *env, Json{{"n", 0}}).ok());                          // Queue: 60 s.
   ASSERT_TRUE(Send(sim, *env, Json{{"n", 1}}, SendOptions::Delay(10)).ok());  // Message: 10 s.
   ASSERT_TRUE(Send(sim, *env, Json{{"n", 2}}, SendOptions::Delay(0)).ok());   // 0: no delay.
   std::vector<MessageSendRequest> batch;
-  batch.emplace_back(Json{{"n", 3}});                            // Batch: 30 s.
-  batch.emplace_back(Json{{"n", 4}}, SendOptions::Delay(5));    // Message beats batch: 5 s.
+  batch.emplace_back(Json{{"n", 3}});                         // Batch: 30 s.
+  batch.emplace_back(Json{{"n", 4}}, SendOptions::Delay(5));  // Message beats batch: 5 s.
   ASSERT_TRUE(SendBatch(sim, *env, std::move(batch), 30).ok());
   std::vector<MessageSendRequest> zero;
-  zero.emplace_back(Json{{"n", 5}});                             // Batch 0 beats the queue.
+  zero.emplace_back(Json{{"n", 5}});  // Batch 0 beats the queue.
   ASSERT_TRUE(SendBatch(sim, *env, std::move(zero), 0).ok());
   ASSERT_TRUE(sim.RunFor(core::Minutes(2)).ok());
   std::map<int, Duration> delay;

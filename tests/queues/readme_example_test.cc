@@ -9,7 +9,7 @@ namespace {
 using namespace cfemu;
 
 TEST(ReadmeExample, SendsAJobAndTheConsumerAcksItOnVirtualTime) {
-  emulator::Simulator sim(/*seed=*/7);                  // Strict profile by default.
+  emulator::Simulator sim(/*seed=*/7);  // Strict profile by default.
   platform::EnvSpec spec;
   spec.queues.push_back({"jobs"});
   spec.producers.push_back({"JOBS", "jobs", std::nullopt});

@@ -49,22 +49,18 @@ TEST(FaultCatalogue, HasEveryFaultWithItsDocumentedKind) {
   using K = FaultKind;
   // faults-and-invariants.md §2 (Q5 is the synthetic lateness tail; C3's retry is doc).
   const std::vector<std::pair<std::string, FaultKind>> expected = {
-      {"Q1", K::kDoc},       {"Q2", K::kDoc},       {"Q3", K::kDoc},
-      {"Q4", K::kDoc},       {"Q5", K::kSynthetic}, {"Q6", K::kDoc},
-      {"Q7", K::kDoc},       {"Q8", K::kDoc},       {"Q9", K::kInferred},
-      {"Q10", K::kDoc},      {"Q11", K::kDoc},      {"Q12", K::kDoc},
-      {"Q13", K::kDoc},      {"D1", K::kDoc},       {"D2", K::kInferred},
-      {"D3", K::kDoc},       {"D4", K::kDoc},       {"D5", K::kDoc},
-      {"D6", K::kSynthetic}, {"D7", K::kDoc},       {"K1", K::kDoc},
-      {"K2", K::kDoc},       {"K3", K::kDoc},       {"K4", K::kDoc},
-      {"K5", K::kInferred},  {"O1", K::kDoc},       {"O2", K::kDoc},
-      {"O3", K::kDoc},       {"O4", K::kDoc},       {"O5", K::kDoc},
-      {"O6", K::kDoc},       {"O7", K::kInferred},  {"O8", K::kInferred},
-      {"C1", K::kInferred},  {"C2", K::kInferred},  {"C3", K::kDoc},
-      {"C4", K::kInferred},  {"W1", K::kDoc},       {"W2", K::kDoc},
-      {"N1", K::kInferred},  {"N2", K::kInferred},  {"N3", K::kSynthetic},
-      {"N4", K::kSynthetic}, {"T1", K::kSynthetic}, {"T2", K::kSynthetic},
-      {"T3", K::kSynthetic},
+      {"Q1", K::kDoc},       {"Q2", K::kDoc},       {"Q3", K::kDoc},       {"Q4", K::kDoc},
+      {"Q5", K::kSynthetic}, {"Q6", K::kDoc},       {"Q7", K::kDoc},       {"Q8", K::kDoc},
+      {"Q9", K::kInferred},  {"Q10", K::kDoc},      {"Q11", K::kDoc},      {"Q12", K::kDoc},
+      {"Q13", K::kDoc},      {"D1", K::kDoc},       {"D2", K::kInferred},  {"D3", K::kDoc},
+      {"D4", K::kDoc},       {"D5", K::kDoc},       {"D6", K::kSynthetic}, {"D7", K::kDoc},
+      {"K1", K::kDoc},       {"K2", K::kDoc},       {"K3", K::kDoc},       {"K4", K::kDoc},
+      {"K5", K::kInferred},  {"O1", K::kDoc},       {"O2", K::kDoc},       {"O3", K::kDoc},
+      {"O4", K::kDoc},       {"O5", K::kDoc},       {"O6", K::kDoc},       {"O7", K::kInferred},
+      {"O8", K::kInferred},  {"C1", K::kInferred},  {"C2", K::kInferred},  {"C3", K::kDoc},
+      {"C4", K::kInferred},  {"W1", K::kDoc},       {"W2", K::kDoc},       {"N1", K::kInferred},
+      {"N2", K::kInferred},  {"N3", K::kSynthetic}, {"N4", K::kSynthetic}, {"T1", K::kSynthetic},
+      {"T2", K::kSynthetic}, {"T3", K::kSynthetic},
   };
   const auto& all = AllFaults();
   ASSERT_EQ(all.size(), expected.size());
@@ -270,8 +266,7 @@ TEST(FaultPlan, RecordCountsSitesSeparately) {
   h.injector.Record(Fault::kQ1ConsumerCrash, "queue.dispatch", "consumer");
   h.injector.Record(Fault::kQ1ConsumerCrash, "queue.ack", "consumer");
   h.injector.Record(Fault::kT2Skew, "clock", "coordinator");
-  EXPECT_EQ(h.injector.FiredById(),
-            (std::map<std::string, std::int64_t>{{"Q1", 3}, {"T2", 1}}));
+  EXPECT_EQ(h.injector.FiredById(), (std::map<std::string, std::int64_t>{{"Q1", 3}, {"T2", 1}}));
   EXPECT_EQ(h.injector.FiredBySite(),
             (std::map<std::string, std::int64_t>{
                 {"Q1@queue.ack", 1}, {"Q1@queue.dispatch", 2}, {"T2@clock", 1}}));
@@ -383,8 +378,7 @@ TEST(LatencyModel, StrictDrawsZero) {
   EXPECT_FALSE(model.enabled());
   const auto site = model.Register("queue.send");
   for (int i = 0; i < 100; ++i) EXPECT_EQ(model.Draw(site), core::Duration::Zero());
-  EXPECT_EQ(LatencyModel::DefaultFor("d1.run", Profile::kStrict).shape,
-            LatencyDist::Shape::kZero);
+  EXPECT_EQ(LatencyModel::DefaultFor("d1.run", Profile::kStrict).shape, LatencyDist::Shape::kZero);
 }
 
 TEST(LatencyModel, ConfigureMakesASiteDrawFromItsDistribution) {

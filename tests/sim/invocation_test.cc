@@ -31,8 +31,7 @@ struct Outcome {
   Instant at;
 };
 
-Task<void> RuntimeSleep(core::Runtime& runtime, Instant t, const core::Clock& base,
-                        Outcome* out) {
+Task<void> RuntimeSleep(core::Runtime& runtime, Instant t, const core::Clock& base, Outcome* out) {
   out->status = co_await runtime.SleepUntil(t);
   out->at = base.Now();
   out->done = true;
@@ -204,8 +203,8 @@ TEST(Invocation, WatchdogKillsAtTheDeadline) {
 
 TEST(Invocation, EarlyDeadlineFaultIsRecordedWhenTheWatchdogKills) {
   Simulator sim(1);
-  auto invocation = Invocation::Start(sim, "consumer", sim.now() + Minutes(2),
-                                      Fault::kW2WallClockKill);
+  auto invocation =
+      Invocation::Start(sim, "consumer", sim.now() + Minutes(2), Fault::kW2WallClockKill);
   ASSERT_TRUE(sim.RunFor(Minutes(3)).ok());
   EXPECT_EQ(invocation->kill_reason(), KillReason::kWallClock);
   EXPECT_EQ(sim.faults().fired(Fault::kW2WallClockKill), 1);

@@ -10,9 +10,9 @@
 #include <stdexcept>
 #include <string>
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <gtest/gtest.h>
 
 #include "emulator/sim/actor_runtime.h"
 #include "emulator/sim/invocation.h"
@@ -114,8 +114,8 @@ TEST(RealTimeRuntime, SleepUntilKeepsItsOwnCopyOfTheToken) {
   RealTimeRuntime runtime(io, 1, Profile::kStrict);
   std::optional<core::CancelToken> slot(core::MakeCancelToken());
   const core::CancelToken token = *slot;
-  Task<Status> sleep = runtime.SleepUntil(runtime.clock().Now() + core::Hours(1),
-                                          TimerKind::kForeground, *slot);
+  Task<Status> sleep =
+      runtime.SleepUntil(runtime.clock().Now() + core::Hours(1), TimerKind::kForeground, *slot);
   // The caller's variable is replaced before the task first runs: the task must not notice.
   slot.reset();
   slot.emplace(core::MakeCancelToken());
@@ -134,9 +134,8 @@ TEST(RealTimeRuntime, SleepUntilKeepsItsOwnCopyOfTheToken) {
 TEST(RealTimeRuntime, ActorScopeSleepOfAKilledInvocationCompletesCancelled) {
   boost::asio::io_context io;
   RealTimeRuntime runtime(io, 1, Profile::kStrict);
-  auto invocation = std::make_shared<Invocation>(runtime, "consumer",
-                                                 runtime.clock().Now() + core::Minutes(15),
-                                                 std::nullopt);
+  auto invocation = std::make_shared<Invocation>(
+      runtime, "consumer", runtime.clock().Now() + core::Minutes(15), std::nullopt);
   ActorScope scope(runtime, "consumer", runtime.ClockFor("consumer"), invocation);
   std::optional<Status> result;
   Start(io, scope.Sleep(core::Hours(1)), &result);

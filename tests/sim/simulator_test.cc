@@ -413,8 +413,7 @@ TEST(Simulator, TraceIsStampedWithVirtualTime) {
   ASSERT_TRUE(sim.RunFor(Milliseconds(1'234)).ok());
   sim.trace().Emit("test", core::TraceEvent("test.event"));
   ASSERT_EQ(sim.trace().lines().size(), 1u);
-  EXPECT_EQ(sim.trace().lines()[0],
-            R"({"actor":"test","ev":"test.event","t":1767225601234})");
+  EXPECT_EQ(sim.trace().lines()[0], R"({"actor":"test","ev":"test.event","t":1767225601234})");
   SimulatorOptions options;
   options.trace = false;
   Simulator quiet(1, options);

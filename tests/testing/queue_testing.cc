@@ -106,8 +106,7 @@ Result<platform::SendResult> Send(emulator::Simulator& sim, platform::Env& env, 
 
 Result<platform::SendResult> SendBatch(emulator::Simulator& sim, platform::Env& env,
                                        std::vector<platform::MessageSendRequest> messages,
-                                       std::optional<int> delay_seconds,
-                                       std::string_view binding) {
+                                       std::optional<int> delay_seconds, std::string_view binding) {
   return sim.Run(DoSendBatch(env, std::string(binding), std::move(messages), delay_seconds));
 }
 

@@ -35,7 +35,7 @@ struct Seen {
   Body body;
   Instant at;         // Virtual time of the delivery.
   Instant timestamp;  // Message::timestamp(): when it was sent.
-  int batch = 0;    // Index into Recorder::batches.
+  int batch = 0;      // Index into Recorder::batches.
 };
 
 class Recorder {
@@ -43,8 +43,8 @@ class Recorder {
   std::vector<Seen> seen;
   std::vector<std::vector<std::string>> batches;  // Message ids per delivered batch.
   std::vector<Instant> batch_times;
-  int running = 0;       // Handlers running right now.
-  int max_running = 0;   // The most that ever ran at once.
+  int running = 0;      // Handlers running right now.
+  int max_running = 0;  // The most that ever ran at once.
 
   void Record(const platform::MessageBatch& batch, Instant now);
   // How many times the message with this id was delivered.
@@ -57,8 +57,8 @@ class Recorder {
 // What a scripted handler does with a batch once it is recorded: synchronous acks/retries and
 // the Status to return.
 using BatchScript = std::function<Status(platform::MessageBatch&)>;
-using AsyncBatchScript =
-    std::function<Task<Status>(platform::MessageBatch&, platform::Env&, platform::ExecutionContext&)>;
+using AsyncBatchScript = std::function<Task<Status>(platform::MessageBatch&, platform::Env&,
+                                                    platform::ExecutionContext&)>;
 
 // Records each batch (and the number of handlers running), then runs `script` (default: return
 // OK, which acks everything).
