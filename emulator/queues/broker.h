@@ -22,11 +22,6 @@ struct BrokerOptions {
   std::vector<std::string> compatibility_flags;
 };
 
-// Builds the Env of a consumer invocation: trace label, clock-view actor (the Worker script),
-// and the invocation whose token and kill points its bindings carry.
-using InvocationEnvFactory = std::function<std::shared_ptr<platform::Env>(
-    std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation)>;
-
 class Broker {
  public:
   Broker(Host& host, BrokerOptions options, InvocationEnvFactory env_factory);

@@ -10,6 +10,7 @@
 
 #include "emulator/sim/host.h"
 #include "emulator/sim/invocation.h"
+#include "src/platform/env.h"
 
 namespace cfemu::emulator {
 
@@ -59,5 +60,11 @@ class ActorRuntime final : public core::Runtime {
   const ActorScope& scope_;
   std::weak_ptr<void> owner_;
 };
+
+// Builds the Env of an invocation (a queue batch, a cron tick, a Durable Object event): its trace
+// label, the actor whose clock view it reads (the Worker script), and the invocation whose
+// token and kill points its bindings carry. The World provides it to the services.
+using InvocationEnvFactory = std::function<std::shared_ptr<platform::Env>(
+    std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation)>;
 
 }  // namespace cfemu::emulator
