@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "emulator/queues/broker.h"
+#include "emulator/sim/execution_context.h"
 #include "src/core/cover.h"
 #include "src/core/ids.h"
 #include "src/core/log.h"
@@ -100,8 +101,7 @@ struct QueueBroker::ConsumerState {
 
 // The state of one push invocation, and the BatchControl its messages report to. Messages hold
 // it by shared_ptr, so it outlives the handler when they do; it holds no message back.
-struct QueueBroker::BatchRun final : platform::BatchControl,
-                                     std::enable_shared_from_this<BatchRun> {
+struct QueueBroker::BatchRun final : platform::BatchControl {
   QueueBroker* queue = nullptr;
   int consumer = 0;
   std::int64_t number = 0;
@@ -116,9 +116,6 @@ struct QueueBroker::BatchRun final : platform::BatchControl,
   bool resolved = false;
   platform::QueueHandler handler;
   std::shared_ptr<Invocation> invocation;
-  int pending_wait_until = 0;
-  bool wait_until_ok = true;
-  core::Event wait_until_done;
 
   void Ack(std::size_t i) override { queue->OnCall(*this, i, Call::kAck, std::nullopt); }
   void Retry(std::size_t i, platform::RetryOptions o) override {
@@ -128,36 +125,6 @@ struct QueueBroker::BatchRun final : platform::BatchControl,
   void RetryAll(platform::RetryOptions o) override {
     queue->OnBatchCall(*this, Call::kRetry, o.delay_seconds);
   }
-};
-
-class QueueBroker::ExecContext final : public platform::ExecutionContext {
- public:
-  ExecContext(Host& host, BatchRun& run, const ClockView& view)
-      : host_(host), run_(run), view_(view) {}
-
-  void WaitUntil(core::Task<Status> task) override {
-    if (run_.pending_wait_until++ == 0) run_.wait_until_done.Reset();
-    host_.Spawn(Track(run_.shared_from_this(), std::move(task)));
-  }
-  Instant Deadline() const override { return view_.FromBase(run_.invocation->deadline()); }
-
- private:
-  static core::Task<void> Track(std::shared_ptr<BatchRun> run, core::Task<Status> task) {
-    Status status;
-    try {
-      status = co_await std::move(task);
-    } catch (const std::exception& e) {
-      status = Status::Unknown(std::string("uncaught exception: ") + e.what());
-    } catch (...) {
-      status = Status::Unknown("uncaught exception: unknown");
-    }
-    if (!status.ok()) run->wait_until_ok = false;
-    if (--run->pending_wait_until == 0) run->wait_until_done.Set();
-  }
-
-  Host& host_;
-  BatchRun& run_;
-  const ClockView& view_;
 };
 
 namespace {
@@ -648,14 +615,14 @@ core::Task<void> QueueBroker::RunBatch(std::shared_ptr<BatchRun> run) {
                                run);
   std::shared_ptr<platform::Env> env =
       broker_.NewInvocationEnv(c.actor, c.spec.script_name, run->invocation);
-  ExecContext ctx(host_, *run, host_.ClockFor(c.spec.script_name));
+  InvocationContext ctx(host_, run->invocation, host_.ClockFor(c.spec.script_name));
 
   const Status status = co_await CallHandler(run->handler, batch, *env, ctx, host_, c.actor);
   run->invocation->MarkReturned();
-  if (run->pending_wait_until > 0) co_await run->wait_until_done.Wait();
+  co_await ctx.WaitAll();
   if (!run->invocation->killed()) {
     run->invocation->Finish();
-    Resolve(*run, status.ok() && run->wait_until_ok);
+    Resolve(*run, status.ok() && ctx.all_ok());
   }
 }
 

@@ -90,7 +90,6 @@ class QueueBroker {
  private:
   struct ConsumerState;
   struct BatchRun;
-  class ExecContext;
   enum class Call : std::uint8_t { kNone, kAck, kRetry };
 
   ConsumerState& C(int index) { return *consumers_[static_cast<std::size_t>(index)]; }

@@ -1,0 +1,42 @@
+// The `ctx` of an invocation (a queue batch, a cron tick): WaitUntil() tasks run alongside the
+// handler, and the invocation succeeds only if the handler and every WaitUntil task return OK.
+// The tracking state is shared, so tasks still running keep it alive after the handler returned.
+#pragma once
+
+#include <memory>
+
+#include "emulator/sim/clock_view.h"
+#include "emulator/sim/host.h"
+#include "emulator/sim/invocation.h"
+#include "src/platform/queue.h"
+
+namespace cfemu::emulator {
+
+class InvocationContext final : public platform::ExecutionContext {
+ public:
+  // REQUIRES: `invocation` started; `view` is the clock view of the invoked Worker.
+  InvocationContext(Host& host, std::shared_ptr<Invocation> invocation, const ClockView& view);
+
+  void WaitUntil(core::Task<core::Status> task) override;
+  core::Instant Deadline() const override;
+
+  // Completes when every WaitUntil task has finished (at once when there is none).
+  core::Task<void> WaitAll();
+  // False once any WaitUntil task failed (returned non-OK or threw).
+  bool all_ok() const { return state_->ok; }
+
+ private:
+  struct State {
+    int pending = 0;
+    bool ok = true;
+    core::Event done;
+  };
+  static core::Task<void> Track(std::shared_ptr<State> state, core::Task<core::Status> task);
+
+  Host& host_;
+  std::shared_ptr<Invocation> invocation_;
+  const ClockView& view_;
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+}  // namespace cfemu::emulator
