@@ -54,17 +54,36 @@ struct EnvSpec {
   std::vector<ConsumerSpec> consumers;
 };
 
+class D1Database;
+class KvNamespace;
+class DurableObjectNamespace;
+
 class Env {
  public:
   virtual ~Env() = default;
-  // kNotFound when no producer binding has that name.
+  // Each binding accessor returns kNotFound when the Env has no binding of that name.
   virtual Result<QueueProducer*> Queue(std::string_view binding) = 0;
+  virtual Result<D1Database*> D1(std::string_view binding) {
+    return NotBound("D1 database", binding);
+  }
+  virtual Result<KvNamespace*> Kv(std::string_view binding) {
+    return NotBound("KV namespace", binding);
+  }
+  virtual Result<DurableObjectNamespace*> DurableObjects(std::string_view binding) {
+    return NotBound("Durable Object namespace", binding);
+  }
   virtual const core::Clock& clock() const = 0;
   virtual core::Runtime& runtime() = 0;
   virtual std::string_view actor() const = 0;
   virtual std::string_view compatibility_date() const = 0;
   // The invocation's cancel token; null outside an invocation.
   virtual core::CancelToken cancel_token() const = 0;
+
+ protected:
+  static Status NotBound(std::string_view kind, std::string_view binding) {
+    return Status::NotFound("no " + std::string(kind) + " binding named '" + std::string(binding) +
+                            "'");
+  }
 };
 
 }  // namespace cfemu::platform
