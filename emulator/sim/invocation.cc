@@ -16,6 +16,8 @@ std::string_view KillReasonName(KillReason reason) {
       return "cpu_limit";
     case KillReason::kWallClock:
       return "wall_clock";
+    case KillReason::kRetired:
+      return "retired";
   }
   return "none";
 }
@@ -63,6 +65,7 @@ Status Invocation::EnterAwait(std::string_view site) {
     Kill(KillReason::kCrash, kill_after_mutation_fault_, kill_after_mutation_site_, site);
     return Status::Cancelled("invocation was killed after a side effect");
   }
+  if (before_await_) return before_await_(site);
   return Status::Ok();
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,8 +21,10 @@
 
 namespace cfemu::emulator {
 
-enum class KillReason { kNone, kCrash, kCpuLimit, kWallClock };
-std::string_view KillReasonName(KillReason reason);  // "crash", "cpu_limit", "wall_clock".
+// kRetired: the Durable Object incarnation the invocation belongs to was evicted or reset.
+enum class KillReason { kNone, kCrash, kCpuLimit, kWallClock, kRetired };
+// "crash", "cpu_limit", "wall_clock", "retired".
+std::string_view KillReasonName(KillReason reason);
 
 inline constexpr std::int64_t kMaxAwaitsAfterKill = 1'000;
 
@@ -58,6 +61,11 @@ class Invocation : public std::enable_shared_from_this<Invocation> {
             std::string_view await_site);
   // Runs once, synchronously inside Kill(), after the token is cancelled.
   void OnKill(core::UniqueFunction<void()> callback) { on_kill_ = std::move(callback); }
+  // Runs before every platform await that passes the kill checks; a non-OK status fails that
+  // await. A Durable Object commits its coalesced writes here (its output gate).
+  void SetBeforeAwait(std::function<core::Status(std::string_view site)> hook) {
+    before_await_ = std::move(hook);
+  }
 
   // The handler returned (WaitUntil tasks may still run).
   void MarkReturned() { returned_ = true; }
@@ -79,6 +87,7 @@ class Invocation : public std::enable_shared_from_this<Invocation> {
   core::CancelToken token_ = core::MakeCancelToken();
   core::CancelToken watchdog_ = core::MakeCancelToken();
   core::UniqueFunction<void()> on_kill_;
+  std::function<core::Status(std::string_view)> before_await_;
   std::int64_t awaits_ = 0;
   std::int64_t awaits_after_kill_ = 0;
   std::int64_t kill_at_await_ = 0;

@@ -3,8 +3,11 @@
 // channels, so this header adds WhenAll over a vector of tasks and an awaitable Event.
 //
 // Two GCC 12 coroutine bugs shape the code around co_await (both checked on this toolchain):
-// - an aggregate-initialized temporary inside a co_await expression is freed twice, so structs
-//   passed by value to coroutines have constructors (see platform/queue.h);
+// - an aggregate-initialized temporary or a lambda closure temporary inside a co_await
+//   expression is destroyed twice, so structs passed by value to coroutines have constructors
+//   (see platform/queue.h) and lambdas are stored in a local before the co_await;
+// - a coroutine lambda's captures are unreliable: write a plain coroutine function with
+//   by-value parameters and a non-coroutine lambda that calls it;
 // - a braced nlohmann::json temporary inside a co_await expression fails to compile ("array
 //   used as initializer"), so such values are built into a local first.
 #pragma once
