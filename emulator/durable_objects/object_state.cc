@@ -294,22 +294,24 @@ ObjectState::~ObjectState() = default;
 
 platform::DurableObjectStorage& ObjectState::storage() { return *storage_; }
 
-Task<Status> ObjectState::AwaitBlocked(std::shared_ptr<Blocked> blocked) {
-  co_await blocked->done.Wait();
-  co_return blocked->status;
+Task<Status> ObjectState::AwaitBlocked(core::Event* done, std::shared_ptr<Outcome> outcome) {
+  if (!outcome->finished) co_await done->Wait();
+  co_return outcome->status;
 }
 
 Task<Status> ObjectState::BlockConcurrencyWhile(std::function<Task<Status>()> fn) {
   auto blocked = std::make_shared<Blocked>();
   auto live = live_.lock();
   if (!live || live->defunct) {
-    blocked->status = Retired();
-    blocked->done.Set();
-  } else {
-    live->gate.Close();  // Now, before the caller's next await: no event may slip in.
-    instance_.service().host().Spawn(RunBlocked(instance_, live, std::move(fn), blocked));
+    blocked->outcome->status = Retired();
+    blocked->outcome->finished = true;
+    return AwaitBlocked(nullptr, blocked->outcome);
   }
-  return AwaitBlocked(blocked);
+  live->gate.Close();  // Now, before the caller's next await: no event may slip in.
+  core::Event* done = &blocked->done;
+  std::shared_ptr<Outcome> outcome = blocked->outcome;
+  instance_.service().host().Spawn(RunBlocked(instance_, live, std::move(fn), std::move(blocked)));
+  return AwaitBlocked(done, std::move(outcome));
 }
 
 Task<void> ObjectState::RunBlocked(ObjectInstance& instance, std::shared_ptr<LiveObject> live,
@@ -344,7 +346,8 @@ Task<void> ObjectState::RunBlocked(ObjectInstance& instance, std::shared_ptr<Liv
         "blockConcurrencyWhile() callback did not complete within 30 s; "
         "the object was reset");
   }
-  blocked->status = status;
+  blocked->outcome->status = status;
+  blocked->outcome->finished = true;
   blocked->done.Set();
   instance.AfterActivity();
 }

@@ -27,9 +27,15 @@ class ObjectState final : public platform::DurableObjectState {
   void Abort(std::string reason) override;
 
  private:
+  // The event is owned by RunBlocked's frame only, never by the frame that waits on it (which
+  // the event's waiter list owns): no ownership cycle when a simulator is torn down midway.
+  struct Outcome {
+    bool finished = false;
+    core::Status status;
+  };
   struct Blocked {
     core::Event done;
-    core::Status status;
+    std::shared_ptr<Outcome> outcome = std::make_shared<Outcome>();
     bool timed_out = false;
   };
   static core::Task<void> RunBlocked(ObjectInstance& instance, std::shared_ptr<LiveObject> live,
@@ -38,7 +44,8 @@ class ObjectState final : public platform::DurableObjectState {
   static core::Task<void> BlockWatchdog(ObjectInstance& instance, std::shared_ptr<LiveObject> live,
                                         core::Instant deadline, core::CancelToken cancel,
                                         std::shared_ptr<Blocked> blocked);
-  static core::Task<core::Status> AwaitBlocked(std::shared_ptr<Blocked> blocked);
+  // REQUIRES: `done` is alive while outcome->finished is false.
+  static core::Task<core::Status> AwaitBlocked(core::Event* done, std::shared_ptr<Outcome> outcome);
   static core::Task<void> Track(ObjectInstance& instance, std::shared_ptr<LiveObject> live,
                                 core::Task<core::Status> task);
 

@@ -9,8 +9,13 @@ InvocationContext::InvocationContext(Host& host, std::shared_ptr<Invocation> inv
     : host_(host), invocation_(std::move(invocation)), view_(view) {}
 
 void InvocationContext::WaitUntil(core::Task<Status> task) {
-  if (state_->pending++ == 0) state_->done.Reset();
-  host_.Spawn(Track(state_, std::move(task)));
+  std::shared_ptr<core::Event> done = state_->done.lock();
+  if (!done) {
+    done = std::make_shared<core::Event>();
+    state_->done = done;
+  }
+  if (state_->pending++ == 0) done->Reset();
+  host_.Spawn(Track(state_, std::move(done), std::move(task)));
 }
 
 core::Instant InvocationContext::Deadline() const {
@@ -18,12 +23,14 @@ core::Instant InvocationContext::Deadline() const {
 }
 
 core::Task<void> InvocationContext::WaitAll() {
-  // The state is held by this frame too: it outlives a context destroyed meanwhile.
-  std::shared_ptr<State> state = state_;
-  if (state->pending > 0) co_await state->done.Wait();
+  if (state_->pending == 0) co_return;
+  core::Event* done = state_->done.lock().get();  // Kept alive by the pending tasks.
+  if (done != nullptr) co_await done->Wait();
 }
 
-core::Task<void> InvocationContext::Track(std::shared_ptr<State> state, core::Task<Status> task) {
+core::Task<void> InvocationContext::Track(std::shared_ptr<State> state,
+                                          std::shared_ptr<core::Event> done,
+                                          core::Task<Status> task) {
   Status status;
   try {
     status = co_await std::move(task);
@@ -33,7 +40,7 @@ core::Task<void> InvocationContext::Track(std::shared_ptr<State> state, core::Ta
     status = Status::Unknown("uncaught exception: unknown");
   }
   if (!status.ok()) state->ok = false;
-  if (--state->pending == 0) state->done.Set();
+  if (--state->pending == 0) done->Set();
 }
 
 }  // namespace cfemu::emulator

@@ -1,6 +1,9 @@
 // The `ctx` of an invocation (a queue batch, a cron tick): WaitUntil() tasks run alongside the
 // handler, and the invocation succeeds only if the handler and every WaitUntil task return OK.
-// The tracking state is shared, so tasks still running keep it alive after the handler returned.
+//
+// Ownership avoids a cycle: the event that WaitAll() waits on is owned by the pending tasks
+// only (never by the waiting frame, which the event's waiter list owns), so a simulator torn
+// down with tasks pending frees everything.
 #pragma once
 
 #include <memory>
@@ -21,6 +24,7 @@ class InvocationContext final : public platform::ExecutionContext {
   core::Instant Deadline() const override;
 
   // Completes when every WaitUntil task has finished (at once when there is none).
+  // REQUIRES: the context outlives the wait.
   core::Task<void> WaitAll();
   // False once any WaitUntil task failed (returned non-OK or threw).
   bool all_ok() const { return state_->ok; }
@@ -29,9 +33,10 @@ class InvocationContext final : public platform::ExecutionContext {
   struct State {
     int pending = 0;
     bool ok = true;
-    core::Event done;
+    std::weak_ptr<core::Event> done;  // Owned by the pending tasks.
   };
-  static core::Task<void> Track(std::shared_ptr<State> state, core::Task<core::Status> task);
+  static core::Task<void> Track(std::shared_ptr<State> state, std::shared_ptr<core::Event> done,
+                                core::Task<core::Status> task);
 
   Host& host_;
   std::shared_ptr<Invocation> invocation_;

@@ -13,6 +13,7 @@
 #include "src/core/limits.h"
 #include "src/core/runtime.h"
 #include "src/platform/queue.h"
+#include "src/platform/scheduled.h"
 
 namespace cfemu::platform {
 
@@ -46,12 +47,45 @@ struct ConsumerSpec {
   QueueHandler handler;  // Required for worker consumers.
 };
 
+// wrangler `d1_databases[]`.
+struct D1BindingSpec {
+  std::string binding;
+  std::string database_name;
+  std::string database_id;  // Empty: a UUID derived from database_name.
+};
+
+// wrangler `kv_namespaces[]`.
+struct KvBindingSpec {
+  std::string binding;
+  std::string id;  // Empty: 32 hex derived from the binding name.
+};
+
+// wrangler `durable_objects.bindings[]`.
+struct DurableObjectBindingSpec {
+  std::string name;        // The binding.
+  std::string class_name;  // Looked up in the DurableObjectRegistry.
+  std::string script_name;  // Another Worker's class; empty for this Worker's.
+};
+
+// A class declared by wrangler `migrations` (new_sqlite_classes or new_classes).
+struct DurableObjectClassSpec {
+  std::string class_name;
+  bool sqlite = true;  // new_sqlite_classes; false for legacy KV-backed new_classes.
+};
+
 struct EnvSpec {
+  std::string script_name = "worker";  // wrangler `name`.
   std::string compatibility_date = "2026-01-01";
   std::vector<std::string> compatibility_flags;
   std::vector<QueueSpec> queues;  // Queues referenced but not declared are created with defaults.
   std::vector<ProducerBindingSpec> producers;
   std::vector<ConsumerSpec> consumers;
+  std::vector<D1BindingSpec> d1_databases;
+  std::vector<KvBindingSpec> kv_namespaces;
+  std::vector<DurableObjectBindingSpec> durable_objects;
+  std::vector<DurableObjectClassSpec> durable_object_classes;
+  std::vector<std::string> crons;  // wrangler `triggers.crons`, exactly as written.
+  ScheduledHandler scheduled;      // The Worker's scheduled() handler; empty: none.
 };
 
 class D1Database;
