@@ -96,8 +96,14 @@ inline constexpr std::int64_t kDoAlarmMaxRetries = 6;
 inline constexpr std::int64_t kDoAlarmJitterPercent = 25;
 
 // ---- Cron Triggers: https://developers.cloudflare.com/workers/platform/limits/ --------------
-inline constexpr std::int64_t kCronTriggersFree = 5;
-inline constexpr std::int64_t kCronTriggersPaid = 250;
+inline constexpr std::int64_t kCronTriggersFree = 5;   // Per account. Older pages: 3 per Worker.
+inline constexpr std::int64_t kCronTriggersPaid = 250;  // Per account.
+// Duration (wall clock) of one scheduled() invocation, "Worker limits" table: 15 min.
+inline constexpr Duration kCronWallTime = Minutes(15);
+// CPU time (not modelled: virtual time stands still during CPU work): 30 s when the schedule
+// runs more often than hourly, 15 min otherwise ("CPU time" note of the same page).
+inline constexpr Duration kCronCpuShortInterval = Seconds(30);
+inline constexpr Duration kCronCpuLongInterval = Minutes(15);
 
 // ---- Cloudflare v4 API: https://developers.cloudflare.com/fundamentals/api/reference/limits/
 inline constexpr std::int64_t kApiRequestsPer5Minutes = 1'200;

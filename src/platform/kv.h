@@ -4,8 +4,11 @@
 //
 // KV is eventually consistent: reads are served from a per-location cache that may hold a
 // stale value or a stale "not found" for up to the reader's cacheTtl (60 s by default). Reads
-// take an optional LocationId; by default the calling actor's location. Errors carry
-// production's texts ("KV PUT failed: 429 Too Many Requests", ...).
+// take an optional LocationId; by default the location the binding was made for (the calling
+// actor's). Errors carry production's texts ("KV PUT failed: 429 Too Many Requests", ...):
+// bad names, options and values are kInvalidArgument; sizes (HTTP 413/414) kTooLarge; the
+// per-key write rate (429) kOverloaded; the per-invocation operation budget
+// kResourceExhausted ("Too many API requests by single worker invocation.").
 #pragma once
 
 #include <cstdint>
@@ -54,9 +57,11 @@ struct KvGetOptions {
 };
 
 struct KvValueWithMetadata {
-  std::optional<KvValue> value;             // nullopt when the key is absent.
-  std::optional<nlohmann::json> metadata;   // nullopt when none.
-  std::optional<std::string> cache_status;  // "HIT" / "MISS" / "STALE" (emulator's report).
+  std::optional<KvValue> value;            // nullopt when the key is absent.
+  std::optional<nlohmann::json> metadata;  // nullopt when none.
+  // "HIT" (served by the location's cache, possibly stale) or "MISS" (fetched from the central
+  // store); null when the namespace is strongly consistent, as Miniflare reports.
+  std::optional<std::string> cache_status;
 };
 
 struct KvPutOptions {
@@ -71,8 +76,8 @@ struct KvListOptions {
   explicit KvListOptions(std::string prefix, int limit = 1000, std::string cursor = std::string())
       : prefix(std::move(prefix)), limit(limit), cursor(std::move(cursor)) {}
   std::string prefix;
-  int limit = 1000;                    // 1 ... 1,000.
-  std::string cursor;                  // From the previous page; empty for the first.
+  int limit = 1000;    // 1 ... 1,000; <= 0 means 1,000 (workerd sends no limit then).
+  std::string cursor;  // From the previous page; empty for the first.
   std::optional<LocationId> location;  // Default: the caller's location.
 };
 
@@ -86,7 +91,7 @@ struct KvListResult {
   std::vector<KvListKey> keys;  // Sorted by UTF-8 bytes; may be short, even empty, while
   bool list_complete = true;    // list_complete is false: continue until it is true.
   std::string cursor;           // Set only when list_complete is false.
-  std::optional<std::string> cache_status;
+  std::optional<std::string> cache_status;  // As KvValueWithMetadata::cache_status.
 };
 
 class KvNamespace {
@@ -97,10 +102,13 @@ class KvNamespace {
   virtual Task<Result<std::optional<KvValue>>> Get(std::string key,
                                                    KvGetOptions options = KvGetOptions()) = 0;
   // Bulk read of up to 100 keys, text or json only; absent keys map to nullopt. One operation.
+  // The map is ordered by key (a JS Map keeps request order).
   virtual Task<Result<std::map<std::string, std::optional<KvValue>>>> Get(
       std::vector<std::string> keys, KvGetOptions options = KvGetOptions()) = 0;
   virtual Task<Result<KvValueWithMetadata>> GetWithMetadata(
       std::string key, KvGetOptions options = KvGetOptions()) = 0;
+  // Bulk form: an absent key maps to an entry whose value and metadata are both nullopt (JS
+  // gives null there); entries carry no cache_status.
   virtual Task<Result<std::map<std::string, KvValueWithMetadata>>> GetWithMetadata(
       std::vector<std::string> keys, KvGetOptions options = KvGetOptions()) = 0;
   virtual Task<Status> Put(std::string key, KvPutValue value,
