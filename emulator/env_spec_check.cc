@@ -4,6 +4,7 @@
 #include <string>
 
 #include "emulator/queues/broker.h"
+#include "src/core/ids.h"
 
 namespace cfemu::emulator {
 
@@ -18,6 +19,50 @@ bool IsIsoDate(std::string_view date) {
     if (date[i] < '0' || date[i] > '9') return false;
   }
   return true;
+}
+
+Status UniqueBinding(std::set<std::string>& seen, const std::string& binding,
+                     const std::string& field) {
+  if (binding.empty()) return Status::InvalidArgument(field + ": must not be empty");
+  if (!seen.insert(binding).second) {
+    return Status::InvalidArgument(field + ": binding '" + binding + "' is declared twice");
+  }
+  return Status::Ok();
+}
+
+Status ValidateStorageBindings(const platform::EnvSpec& spec) {
+  std::set<std::string> bindings;
+  for (std::size_t i = 0; i < spec.d1_databases.size(); ++i) {
+    const auto& d1 = spec.d1_databases[i];
+    const std::string field = "d1_databases[" + std::to_string(i) + "]";
+    CFEMU_RETURN_IF_ERROR(UniqueBinding(bindings, d1.binding, field + ".binding"));
+    if (d1.database_name.empty()) {
+      return Status::InvalidArgument(field + ".database_name: must not be empty");
+    }
+  }
+  for (std::size_t i = 0; i < spec.kv_namespaces.size(); ++i) {
+    const auto& kv = spec.kv_namespaces[i];
+    const std::string field = "kv_namespaces[" + std::to_string(i) + "]";
+    CFEMU_RETURN_IF_ERROR(UniqueBinding(bindings, kv.binding, field + ".binding"));
+    if (!kv.id.empty() && !core::IsLowerHex(kv.id, 32)) {
+      return Status::InvalidArgument(field + ".id: '" + kv.id +
+                                     "' is not a namespace id (32 lowercase hex digits)");
+    }
+  }
+  for (std::size_t i = 0; i < spec.durable_objects.size(); ++i) {
+    const auto& binding = spec.durable_objects[i];
+    const std::string field = "durable_objects[" + std::to_string(i) + "]";
+    CFEMU_RETURN_IF_ERROR(UniqueBinding(bindings, binding.name, field + ".name"));
+    if (binding.class_name.empty()) {
+      return Status::InvalidArgument(field + ".class_name: must not be empty");
+    }
+    if (!binding.script_name.empty()) {
+      return Status::InvalidArgument(field +
+                                     ".script_name: bindings to another Worker's class "
+                                     "are not emulated; declare the class in this Worker");
+    }
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -55,6 +100,7 @@ Status ValidateEnvSpec(const platform::EnvSpec& spec) {
                                      " is out of range (0 to 43200 s)");
     }
   }
+  CFEMU_RETURN_IF_ERROR(ValidateStorageBindings(spec));
   std::set<std::pair<std::string, std::string>> workers;
   for (std::size_t i = 0; i < spec.consumers.size(); ++i) {
     const auto& consumer = spec.consumers[i];

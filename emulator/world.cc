@@ -3,6 +3,7 @@
 #include "emulator/env_spec_check.h"
 #include "emulator/queues/producer.h"
 #include "emulator/sim/actor_runtime.h"
+#include "src/core/ids.h"
 
 namespace cfemu::emulator {
 
@@ -18,7 +19,8 @@ class WorldEnv final : public platform::Env {
       : world_(world),
         scope_(world.host(), std::move(actor), world.host().ClockFor(clock_actor),
                std::move(invocation)),
-        runtime_(scope_) {}
+        runtime_(scope_),
+        location_(world.LocationOf(scope_.actor())) {}
 
   Result<platform::QueueProducer*> Queue(std::string_view binding) override {
     if (const auto it = producers_.find(binding); it != producers_.end()) return it->second.get();
@@ -31,7 +33,27 @@ class WorldEnv final : public platform::Env {
       producers_.emplace(std::string(binding), std::move(producer));
       return raw;
     }
-    return Status::NotFound("no queue producer binding named '" + std::string(binding) + "'");
+    return NotBound("queue producer", binding);
+  }
+  Result<platform::D1Database*> D1(std::string_view binding) override {
+    if (const auto it = d1_.find(binding); it != d1_.end()) return it->second.get();
+    D1Service* service = world_.d1(binding);
+    if (service == nullptr) return NotBound("D1 database", binding);
+    return d1_.emplace(std::string(binding), service->Bind(scope_)).first->second.get();
+  }
+  Result<platform::KvNamespace*> Kv(std::string_view binding) override {
+    if (const auto it = kv_.find(binding); it != kv_.end()) return it->second.get();
+    KvService* service = world_.kv(binding);
+    if (service == nullptr) return NotBound("KV namespace", binding);
+    return kv_.emplace(std::string(binding), service->Bind(scope_, location_)).first->second.get();
+  }
+  Result<platform::DurableObjectNamespace*> DurableObjects(std::string_view binding) override {
+    if (const auto it = namespaces_.find(binding); it != namespaces_.end()) {
+      return it->second.get();
+    }
+    DurableObjectService* service = world_.durable_objects(binding);
+    if (service == nullptr) return NotBound("Durable Object namespace", binding);
+    return namespaces_.emplace(std::string(binding), service->Bind(scope_)).first->second.get();
   }
   const core::Clock& clock() const override { return scope_.clock(); }
   core::Runtime& runtime() override { return runtime_; }
@@ -44,19 +66,56 @@ class WorldEnv final : public platform::Env {
   World& world_;
   ActorScope scope_;
   ActorRuntime runtime_;
+  platform::LocationId location_;
   std::map<std::string, std::unique_ptr<ProducerBinding>, std::less<>> producers_;
+  std::map<std::string, std::unique_ptr<platform::D1Database>, std::less<>> d1_;
+  std::map<std::string, std::unique_ptr<platform::KvNamespace>, std::less<>> kv_;
+  std::map<std::string, std::unique_ptr<platform::DurableObjectNamespace>, std::less<>> namespaces_;
 };
 
 }  // namespace
 
+World::World(Host& host, platform::EnvSpec spec, WorldOptions options, bool)
+    : host_(host), spec_(std::move(spec)), options_(std::move(options)) {}
+
 World::World(Host& host, platform::EnvSpec spec, WorldOptions options)
-    : host_(host), spec_(std::move(spec)) {
-  const Status valid = ValidateEnvSpec(spec_);
-  CHECK_MSG(valid.ok(), valid.ToString());
+    : World(host, std::move(spec), std::move(options), true) {
+  const Status ready = Init();
+  CHECK_MSG(ready.ok(), ready.ToString());
+}
+
+Result<std::unique_ptr<World>> World::Create(Host& host, platform::EnvSpec spec,
+                                             WorldOptions options) {
+  std::unique_ptr<World> world(new World(host, std::move(spec), std::move(options), true));
+  CFEMU_RETURN_IF_ERROR(world->Init());
+  return world;
+}
+
+World::~World() = default;
+
+std::optional<std::filesystem::path> World::PersistPath(const std::string& dir,
+                                                        const std::string& file) const {
+  if (!options_.persist_dir) return std::nullopt;
+  return *options_.persist_dir / dir / file;
+}
+
+Status World::Init() {
+  CFEMU_RETURN_IF_ERROR(ValidateEnvSpec(spec_));
+  if (options_.persist_dir) {
+    for (const char* dir : {"d1", "kv", "do", "queues"}) {
+      std::error_code error;
+      std::filesystem::create_directories(*options_.persist_dir / dir, error);
+      if (error) {
+        return Status::Unavailable("cannot create " + (*options_.persist_dir / dir).string() +
+                                   ": " + error.message());
+      }
+    }
+  }
   BrokerOptions broker_options;
-  broker_options.limits = options.queue_limits;
+  broker_options.limits = options_.queue_limits;
   broker_options.compatibility_date = spec_.compatibility_date;
   broker_options.compatibility_flags = spec_.compatibility_flags;
+  if (options_.persist_dir) broker_options.queues_dir = *options_.persist_dir / "queues";
   broker_ = std::make_unique<Broker>(
       host_, std::move(broker_options),
       [this](std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation) {
@@ -64,22 +123,102 @@ World::World(Host& host, platform::EnvSpec spec, WorldOptions options)
       });
   for (const auto& queue : spec_.queues) {
     auto created = broker_->CreateQueue(queue);
-    CHECK_MSG(created.ok(), created.status().ToString());
+    if (!created.ok()) return created.status();
   }
   for (const auto& producer : spec_.producers) broker_->EnsureQueue(producer.queue);
   for (const auto& consumer : spec_.consumers) {
     auto added = broker_->AddConsumer(consumer);
-    CHECK_MSG(added.ok(), added.status().ToString());
+    if (!added.ok()) return added.status();
   }
+  CFEMU_RETURN_IF_ERROR(OpenStorage());
+  CFEMU_RETURN_IF_ERROR(OpenDurableObjects());
+  cron_ = std::make_unique<CronService>(
+      host_, options_.cron,
+      [this](std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation) {
+        return NewEnv(std::move(actor), std::move(clock_actor), std::move(invocation));
+      });
+  if (!spec_.crons.empty()) {
+    CFEMU_RETURN_IF_ERROR(cron_->AddWorker({spec_.script_name, spec_.crons, spec_.scheduled}));
+  }
+  return Status::Ok();
 }
 
-Result<std::unique_ptr<World>> World::Create(Host& host, platform::EnvSpec spec,
-                                             WorldOptions options) {
-  CFEMU_RETURN_IF_ERROR(ValidateEnvSpec(spec));
-  return std::make_unique<World>(host, std::move(spec), std::move(options));
+Status World::OpenStorage() {
+  for (const auto& binding : spec_.d1_databases) {
+    D1Options options;
+    options.name = binding.database_name;
+    options.id = binding.database_id.empty() ? core::DeriveUuid("d1", binding.database_name)
+                                             : binding.database_id;
+    options.file = PersistPath("d1", options.id + ".sqlite");
+    auto service = D1Service::Open(host_, std::move(options));
+    if (!service.ok()) return service.status();
+    d1_.emplace(binding.binding, std::move(*service));
+  }
+  for (const auto& binding : spec_.kv_namespaces) {
+    KvOptions options;
+    options.title = binding.binding;
+    options.id = binding.id.empty() ? core::DeriveHexId("kv", binding.binding) : binding.id;
+    options.file = PersistPath("kv", options.id + ".sqlite");
+    auto service = KvService::Open(host_, std::move(options));
+    if (!service.ok()) return service.status();
+    kv_.emplace(binding.binding, std::move(*service));
+  }
+  return Status::Ok();
 }
 
-World::~World() = default;
+Status World::OpenDurableObjects() {
+  for (const auto& binding : spec_.durable_objects) {
+    durable_object_bindings_[binding.name] = binding.class_name;
+    if (durable_objects_.count(binding.class_name) > 0) continue;
+    const platform::DurableObjectRegistry::Entry* entry =
+        options_.registry == nullptr ? nullptr : options_.registry->Find(binding.class_name);
+    if (entry == nullptr) {
+      return Status::FailedPrecondition("Durable Object binding '" + binding.name + "': class '" +
+                                        binding.class_name + "' is not registered");
+    }
+    DurableObjectOptions options;
+    options.class_name = binding.class_name;
+    options.entry = *entry;
+    for (const auto& declared : spec_.durable_object_classes) {
+      if (declared.class_name == binding.class_name) {
+        options.entry.backend = declared.sqlite ? platform::DurableObjectBackend::kSqlite
+                                                : platform::DurableObjectBackend::kKv;
+      }
+    }
+    options.compatibility_date = spec_.compatibility_date;
+    if (options_.persist_dir) options.directory = *options_.persist_dir / "do" / binding.class_name;
+    auto service = DurableObjectService::Create(
+        host_, std::move(options),
+        [this](std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation) {
+          return NewEnv(std::move(actor), std::move(clock_actor), std::move(invocation));
+        });
+    if (!service.ok()) return service.status();
+    durable_objects_.emplace(binding.class_name, std::move(*service));
+  }
+  return Status::Ok();
+}
+
+D1Service* World::d1(std::string_view binding) {
+  const auto it = d1_.find(binding);
+  return it == d1_.end() ? nullptr : it->second.get();
+}
+
+KvService* World::kv(std::string_view binding) {
+  const auto it = kv_.find(binding);
+  return it == kv_.end() ? nullptr : it->second.get();
+}
+
+DurableObjectService* World::durable_objects(std::string_view binding) {
+  const auto it = durable_object_bindings_.find(binding);
+  if (it == durable_object_bindings_.end()) return nullptr;
+  const auto service = durable_objects_.find(it->second);
+  return service == durable_objects_.end() ? nullptr : service->second.get();
+}
+
+platform::LocationId World::LocationOf(std::string_view actor) const {
+  const int locations = std::max(1, options_.kv_locations);
+  return "colo-" + std::to_string(core::Fnv1a64(actor) % static_cast<std::uint64_t>(locations));
+}
 
 platform::Env& World::EnvFor(std::string_view actor) {
   auto it = envs_.find(actor);

@@ -3,7 +3,9 @@
 #include <string>
 
 #include "emulator/queues/pull_consumer.h"
+#include "emulator/queues/sqlite_message_store.h"
 #include "src/core/cover.h"
+#include "src/core/ids.h"
 
 namespace cfemu::emulator {
 
@@ -120,8 +122,16 @@ Result<QueueBroker*> Broker::CreateQueue(platform::QueueSpec spec) {
     return Status::AlreadyExists("a queue named '" + spec.name + "' already exists");
   }
   const std::string name = spec.name;
-  auto queue = std::make_unique<QueueBroker>(*this, host_, std::move(spec),
-                                             std::make_unique<InMemoryMessageStore>());
+  std::unique_ptr<MessageStore> store;
+  if (options_.queues_dir) {
+    auto opened = SqliteMessageStore::Open(*options_.queues_dir /
+                                           (core::DeriveHexId("queue", name) + ".sqlite"));
+    if (!opened.ok()) return opened.status();
+    store = std::move(*opened);
+  } else {
+    store = std::make_unique<InMemoryMessageStore>();
+  }
+  auto queue = std::make_unique<QueueBroker>(*this, host_, std::move(spec), std::move(store));
   QueueBroker* raw = queue.get();
   queues_.emplace(name, std::move(queue));
   return raw;

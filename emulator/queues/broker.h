@@ -4,9 +4,11 @@
 // missing dead letter queue.
 #pragma once
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +20,8 @@ namespace cfemu::emulator {
 
 struct BrokerOptions {
   QueueLimits limits;
+  // Each queue's messages in <queues_dir>/<queue_id>.sqlite. Unset: in memory.
+  std::optional<std::filesystem::path> queues_dir;
   std::string compatibility_date = "2026-01-01";
   std::vector<std::string> compatibility_flags;
 };

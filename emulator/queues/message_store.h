@@ -22,7 +22,9 @@ struct Delivery {
   State state = State::kReady;
   int attempts = 1;                // The attempt number of the next (or current) delivery.
   core::Instant ready_at;          // kDelayed: when it becomes deliverable.
-  std::uint64_t lease_serial = 0;  // kLeased: the current pull lease.
+  std::uint64_t lease_serial = 0;  // kLeased: the current pull lease...
+  std::string lease_id;            // ...its id...
+  core::Instant lease_expires_at;  // ...and when it expires (kept so a restart finds it).
 };
 
 struct StoredMessage {
@@ -30,8 +32,9 @@ struct StoredMessage {
   std::string id;         // 32 hex characters; kept when dead-lettered.
   ContentType content_type = ContentType::kJson;
   platform::Body body;
-  core::Instant timestamp;    // When it was sent (the original send for a dead letter).
-  core::Instant enqueued_at;  // When it arrived in this queue: retention counts from here.
+  core::Instant timestamp;     // When it was sent (the original send for a dead letter).
+  core::Instant enqueued_at;   // When it arrived in this queue: retention counts from here.
+  core::Instant available_at;  // enqueued_at + its send delay: when it may first be delivered.
   std::int64_t size_bytes = 0;
   std::vector<Delivery> deliveries;  // One per consumer, by consumer index.
   int unresolved = 0;                // Consumers that have not resolved it yet.

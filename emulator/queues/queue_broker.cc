@@ -159,7 +159,14 @@ QueueBroker::QueueBroker(Broker& broker, Host& host, platform::QueueSpec spec,
       id_(core::DeriveHexId("queue", spec_.name)),
       store_(std::move(store)),
       ids_(host.random().Fork("queue/" + spec_.name)),
-      dispatch_latency_(host.latency().Register("queue.dispatch")) {}
+      dispatch_latency_(host.latency().Register("queue.dispatch")) {
+  // A persisted store brings its messages back; consumers re-attach them as they are added.
+  store_->ForEach([this](StoredMessage& m) {
+    next_seq_ = std::max(next_seq_, m.seq + 1);
+    backlog_bytes_ += m.size_bytes;
+  });
+  ScheduleRetention();
+}
 
 QueueBroker::~QueueBroker() = default;
 
@@ -191,17 +198,55 @@ int QueueBroker::AddConsumer(platform::ConsumerSpec spec) {
   }
   ConsumerState& c = *state;
   consumers_.push_back(std::move(state));
-  // Messages stored before the consumer existed are kept for it, not dropped.
+  // Messages stored before the consumer existed are kept for it, not dropped; messages a
+  // persisted store brings back resume in the state they were in.
+  std::vector<std::uint64_t> interrupted;
   store_->ForEach([&](StoredMessage& m) {
-    m.deliveries.push_back(Delivery{});
-    ++m.unresolved;
-    ++c.unresolved;
-    c.ready.push_back({m.seq, 1});
-    ++c.ready_count;
-    store_->Updated(m);
+    if (m.deliveries.size() <= static_cast<std::size_t>(c.index)) {
+      Delivery fresh;
+      if (m.available_at > Now()) {  // Still within its send delay.
+        fresh.state = Delivery::State::kDelayed;
+        fresh.ready_at = m.available_at;
+      }
+      m.deliveries.push_back(fresh);
+      ++m.unresolved;
+      store_->Updated(m);
+    }
+    if (Restore(c, m)) interrupted.push_back(m.seq);
   });
+  // A push delivery in flight when the process stopped is a failed invocation: it retries.
+  for (std::uint64_t seq : interrupted) {
+    if (StoredMessage* m = store_->Find(seq)) RetryMessage(c, *m, c.spec.retry_delay);
+  }
   Pump(c);
   return c.index;
+}
+
+bool QueueBroker::Restore(ConsumerState& c, StoredMessage& m) {
+  Delivery& d = m.deliveries[static_cast<std::size_t>(c.index)];
+  switch (d.state) {
+    case Delivery::State::kResolved:
+      return false;
+    case Delivery::State::kReady:
+      ++c.unresolved;
+      MakeReady(c, m, d);
+      return false;
+    case Delivery::State::kDelayed:
+      ++c.unresolved;
+      MakeDelayed(c, m, d, d.ready_at);
+      return false;
+    case Delivery::State::kInFlight:
+      ++c.unresolved;
+      return true;
+    case Delivery::State::kLeased:
+      ++c.unresolved;
+      c.leases.emplace(d.lease_id, Lease{m.seq, d.lease_serial});
+      c.leases_by_seq[m.seq].push_back(d.lease_id);
+      PushTimed(c.lease_expiry, {d.lease_expires_at, m.seq, d.lease_serial});
+      c.next_serial = std::max(c.next_serial, d.lease_serial + 1);
+      return false;
+  }
+  return false;
 }
 
 // ---- Producer path --------------------------------------------------------------------------
@@ -257,6 +302,7 @@ core::Result<platform::QueueMetrics> QueueBroker::Enqueue(std::vector<SendItem> 
     m.body = std::move(item.encoded.body);
     m.timestamp = now;
     m.enqueued_at = now;
+    m.available_at = now + item.delay;
     m.size_bytes = item.encoded.size_bytes;
     m.deliveries.resize(consumers_.size());
     m.unresolved = static_cast<int>(consumers_.size());
@@ -293,6 +339,7 @@ void QueueBroker::AcceptDeadLetter(const StoredMessage& source, std::string_view
   m.body = source.body;
   m.timestamp = source.timestamp;
   m.enqueued_at = Now();
+  m.available_at = m.enqueued_at;
   m.size_bytes = source.size_bytes;
   m.deliveries.resize(consumers_.size());
   m.unresolved = static_cast<int>(consumers_.size());
@@ -897,6 +944,8 @@ platform::PullResult QueueBroker::Pull(int consumer, int batch_size, Duration vi
       d.state = Delivery::State::kLeased;
       d.lease_serial = c.next_serial++;
       std::string lease_id = ids_.Hex(24);
+      d.lease_id = lease_id;
+      d.lease_expires_at = now + lease_for;
       c.leases.emplace(lease_id, Lease{seq, d.lease_serial});
       c.leases_by_seq[seq].push_back(lease_id);
       PushTimed(c.lease_expiry, {now + lease_for, seq, d.lease_serial});

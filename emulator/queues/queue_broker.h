@@ -97,6 +97,9 @@ class QueueBroker {
   core::TimerKind WakeKind() const;
   bool DeliveryPaused() const { return paused_ || fault_paused_; }
 
+  // Rebuilds a consumer's indexes for a stored message; true for a push delivery that was in
+  // flight (the invocation died with the process).
+  bool Restore(ConsumerState& c, StoredMessage& m);
   void MakeReady(ConsumerState& c, StoredMessage& m, Delivery& d);
   void MakeDelayed(ConsumerState& c, StoredMessage& m, Delivery& d, core::Instant ready_at);
   void LeaveReady(ConsumerState& c, Delivery& d);

@@ -34,9 +34,11 @@ using core::Task;
 // A value read from or stored in D1.
 using D1Value = std::variant<std::nullptr_t, std::int64_t, double, std::string, Bytes>;
 
-// A value bound to a placeholder: what JavaScript may pass to bind(). Booleans bind as 0/1.
-// A Json binds only if it is null, a boolean, a number or a string; nlohmann's discarded value
-// (JS undefined), objects and arrays are rejected with D1_TYPE_ERROR, as production does.
+// A value bound to a placeholder: what JavaScript may pass to bind(). Booleans bind as 0/1; a
+// number with an integral value binds as INTEGER, any other number as REAL (JS has one number
+// type). A Json binds if it is null, a boolean, a number, a string, or an array of integers
+// 0...255 (a BLOB, as workerd converts byte arrays); nlohmann's discarded value (JS undefined),
+// objects and other arrays are rejected with D1_TYPE_ERROR, as production does.
 using D1Param =
     std::variant<std::nullptr_t, bool, std::int64_t, double, std::string, Bytes, nlohmann::json>;
 
@@ -44,10 +46,11 @@ using D1Param =
 struct D1Row {
   std::vector<std::string> columns;
   std::vector<D1Value> values;
-  // The value of `column`, or null when the row has no such column.
+  // The value of `column`, or null when the row has no such column. When several result
+  // columns share the name, the last one wins, as in the row objects production builds.
   const D1Value* Get(std::string_view column) const {
-    for (std::size_t i = 0; i < columns.size(); ++i) {
-      if (columns[i] == column) return &values[i];
+    for (std::size_t i = columns.size(); i > 0; --i) {
+      if (columns[i - 1] == column) return &values[i - 1];
     }
     return nullptr;
   }
@@ -62,9 +65,10 @@ struct D1Meta {
   std::int64_t size_after = 0;  // Bytes.
   std::int64_t rows_read = 0;
   std::int64_t rows_written = 0;
-  std::string served_by = "cfemu";
-  std::string served_by_region = "WNAM";
-  std::string served_by_colo = "LOCAL";
+  // Where the query ran: static text (one primary, no replicas), so a result moves cheaply.
+  std::string_view served_by = "cfemu";
+  std::string_view served_by_region = "WNAM";
+  std::string_view served_by_colo = "LOCAL";
   bool served_by_primary = true;
   double sql_duration_ms = 0;  // timings.sql_duration_ms
   int total_attempts = 1;      // Read-only queries may be retried (fault D5).
@@ -88,13 +92,16 @@ class D1Database;
 // surface when the statement runs, as in production. Bind() returns a new statement and leaves
 // this one unchanged; a value D1 cannot bind makes every later execution of the new statement
 // fail with D1_TYPE_ERROR (status() tells at once).
+//
+// The SQL text and the bound values are immutable and shared between copies, so copying a
+// statement into each call costs two reference counts, not a copy of its text and values.
 class D1PreparedStatement {
  public:
   D1PreparedStatement(D1Database* database, std::string sql)
-      : database_(database), sql_(std::move(sql)) {}
+      : database_(database), sql_(std::make_shared<const std::string>(std::move(sql))) {}
 
-  const std::string& sql() const { return sql_; }
-  const std::vector<D1Param>& params() const { return params_; }
+  const std::string& sql() const { return *sql_; }
+  const std::vector<D1Param>& params() const { return params_ ? *params_ : NoParams(); }
   // OK, or the D1_TYPE_ERROR a bound value will raise.
   const Status& status() const { return status_; }
 
@@ -132,9 +139,16 @@ class D1PreparedStatement {
     }
   }
 
+  D1PreparedStatement(D1Database* database, std::shared_ptr<const std::string> sql)
+      : database_(database), sql_(std::move(sql)) {}
+  static const std::vector<D1Param>& NoParams() {
+    static const std::vector<D1Param> none;
+    return none;
+  }
+
   D1Database* database_;
-  std::string sql_;
-  std::vector<D1Param> params_;
+  std::shared_ptr<const std::string> sql_;              // Never null.
+  std::shared_ptr<const std::vector<D1Param>> params_;  // Null: none bound.
   Status status_;
 };
 
@@ -185,21 +199,62 @@ class D1DatabaseSession {
 // None of them is itself a coroutine: each copies the statement into the call first, so a task
 // made from a temporary statement stays valid.
 
+namespace internal {
+
+// How JavaScript's template literal prints a value (`${value}`), for D1_TYPE_ERROR's text:
+// objects print as "[object Object]", arrays as their elements joined by commas.
+inline std::string JsString(const nlohmann::json& value) {
+  if (value.is_discarded()) return "undefined";
+  if (value.is_null()) return "null";
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_object()) return "[object Object]";
+  if (value.is_array()) {
+    std::string out;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (i > 0) out += ',';
+      // Inside an array JavaScript prints null (and undefined) as the empty string.
+      if (!value[i].is_null()) out += JsString(value[i]);
+    }
+    return out;
+  }
+  return value.dump();
+}
+
+// An array whose elements are all integers 0...255 binds as a BLOB, as workerd's bind() does.
+inline std::optional<Bytes> ByteArray(const nlohmann::json& value) {
+  if (!value.is_array()) return std::nullopt;
+  Bytes bytes;
+  bytes.reserve(value.size());
+  for (const auto& element : value) {
+    if (!element.is_number_integer() && !element.is_number_unsigned()) return std::nullopt;
+    const auto n = element.get<std::int64_t>();
+    if (n < 0 || n > 255) return std::nullopt;
+    bytes.push_back(static_cast<std::uint8_t>(n));
+  }
+  return bytes;
+}
+
+}  // namespace internal
+
 inline D1PreparedStatement D1PreparedStatement::Bind(std::vector<D1Param> params) const {
   D1PreparedStatement bound(database_, sql_);
-  for (const auto& param : params) {
-    const auto* json = std::get_if<nlohmann::json>(&param);
+  for (auto& param : params) {
+    auto* json = std::get_if<nlohmann::json>(&param);
     if (json == nullptr || json->is_null() || json->is_boolean() || json->is_number() ||
         json->is_string()) {
       continue;
     }
+    if (auto bytes = internal::ByteArray(*json)) {
+      param = std::move(*bytes);
+      continue;
+    }
+    if (!bound.status_.ok()) continue;  // The first offending value names the error.
     const std::string type = json->is_discarded() ? "undefined" : "object";
     bound.status_ =
         Status::InvalidArgument("D1_TYPE_ERROR: Type '" + type + "' not supported for value '" +
-                                (json->is_discarded() ? "undefined" : json->dump()) + "'");
-    break;
+                                internal::JsString(*json) + "'");
   }
-  bound.params_ = std::move(params);
+  bound.params_ = std::make_shared<const std::vector<D1Param>>(std::move(params));
   return bound;
 }
 

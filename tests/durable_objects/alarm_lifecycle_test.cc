@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/durable_objects/do_testing.h"
+#include "tests/testing/test_dir.h"
 
 namespace cfemu::testing {
 namespace {
@@ -160,8 +161,8 @@ TEST_F(AlarmTest, ANewSetAlarmSupersedesAPendingRetry) {
 }
 
 TEST_F(AlarmTest, StorageAndAlarmsSurviveARestart) {
-  const auto dir = std::filesystem::path(::testing::TempDir()) / "cfemu-do-persist";
-  std::filesystem::remove_all(dir);
+  ScopedTestDir scoped;
+  const auto dir = scoped.path();
   emulator::DurableObjectOptions options;
   options.directory = dir;
   Build(options);
@@ -178,7 +179,6 @@ TEST_F(AlarmTest, StorageAndAlarmsSurviveARestart) {
   EXPECT_EQ(Alarmed::seen[0].at, t0 + core::Hours(1));
   stub.reset();
   world.reset();
-  std::filesystem::remove_all(dir);
 }
 
 TEST_F(AlarmTest, EvictionLosesMemoryKeepsStorageAndReRunsTheConstructor) {

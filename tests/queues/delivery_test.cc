@@ -201,6 +201,21 @@ TEST(Delivery, MessagesWaitForAConsumerInsteadOfBeingDropped) {
   EXPECT_EQ(world.queues().Find("jobs")->Metrics().backlog_count, 0);
 }
 
+TEST(Delivery, ALateConsumerStillHonoursTheSendDelay) {
+  Simulator sim(1);
+  Recorder recorder;
+  World world(sim, OneQueue("jobs"));
+  const Instant t0 = sim.now();
+  ASSERT_TRUE(Send(sim, world.EnvFor("p"), Json(1), platform::SendOptions::Delay(600)).ok());
+  ASSERT_TRUE(sim.RunFor(Seconds(60)).ok());
+  auto spec = PushConsumer("jobs", RecordingHandler(recorder));
+  spec.max_batch_timeout = Duration::Zero();
+  ASSERT_TRUE(world.queues().AddConsumer(spec).ok());
+  ASSERT_TRUE(sim.RunUntilIdle().ok());
+  ASSERT_EQ(recorder.seen.size(), 1u);
+  EXPECT_EQ(recorder.seen[0].at, t0 + Seconds(600));
+}
+
 TEST(Delivery, WithoutFaultsMessagesArriveInSendOrder) {
   // Cloudflare promises no order; without injected reordering the emulator keeps FIFO, so
   // order-dependent bugs show up only when fault Q4 is on (see FaultsTest).

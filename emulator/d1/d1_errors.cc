@@ -1,0 +1,193 @@
+#include "emulator/d1/d1_errors.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+namespace cfemu::emulator::d1_errors {
+
+namespace {
+
+struct CodeName {
+  int code;
+  std::string_view name;
+};
+
+// Every result code of the SQLite this links against, primary and extended.
+constexpr CodeName kCodeNames[] = {
+    {SQLITE_ERROR, "SQLITE_ERROR"},
+    {SQLITE_INTERNAL, "SQLITE_INTERNAL"},
+    {SQLITE_PERM, "SQLITE_PERM"},
+    {SQLITE_ABORT, "SQLITE_ABORT"},
+    {SQLITE_BUSY, "SQLITE_BUSY"},
+    {SQLITE_LOCKED, "SQLITE_LOCKED"},
+    {SQLITE_NOMEM, "SQLITE_NOMEM"},
+    {SQLITE_READONLY, "SQLITE_READONLY"},
+    {SQLITE_INTERRUPT, "SQLITE_INTERRUPT"},
+    {SQLITE_IOERR, "SQLITE_IOERR"},
+    {SQLITE_CORRUPT, "SQLITE_CORRUPT"},
+    {SQLITE_NOTFOUND, "SQLITE_NOTFOUND"},
+    {SQLITE_FULL, "SQLITE_FULL"},
+    {SQLITE_CANTOPEN, "SQLITE_CANTOPEN"},
+    {SQLITE_PROTOCOL, "SQLITE_PROTOCOL"},
+    {SQLITE_EMPTY, "SQLITE_EMPTY"},
+    {SQLITE_SCHEMA, "SQLITE_SCHEMA"},
+    {SQLITE_TOOBIG, "SQLITE_TOOBIG"},
+    {SQLITE_CONSTRAINT, "SQLITE_CONSTRAINT"},
+    {SQLITE_MISMATCH, "SQLITE_MISMATCH"},
+    {SQLITE_MISUSE, "SQLITE_MISUSE"},
+    {SQLITE_NOLFS, "SQLITE_NOLFS"},
+    {SQLITE_AUTH, "SQLITE_AUTH"},
+    {SQLITE_FORMAT, "SQLITE_FORMAT"},
+    {SQLITE_RANGE, "SQLITE_RANGE"},
+    {SQLITE_NOTADB, "SQLITE_NOTADB"},
+    {SQLITE_NOTICE, "SQLITE_NOTICE"},
+    {SQLITE_WARNING, "SQLITE_WARNING"},
+    {SQLITE_ERROR_MISSING_COLLSEQ, "SQLITE_ERROR_MISSING_COLLSEQ"},
+    {SQLITE_ERROR_RETRY, "SQLITE_ERROR_RETRY"},
+    {SQLITE_ERROR_SNAPSHOT, "SQLITE_ERROR_SNAPSHOT"},
+    {SQLITE_IOERR_READ, "SQLITE_IOERR_READ"},
+    {SQLITE_IOERR_SHORT_READ, "SQLITE_IOERR_SHORT_READ"},
+    {SQLITE_IOERR_WRITE, "SQLITE_IOERR_WRITE"},
+    {SQLITE_IOERR_FSYNC, "SQLITE_IOERR_FSYNC"},
+    {SQLITE_IOERR_DIR_FSYNC, "SQLITE_IOERR_DIR_FSYNC"},
+    {SQLITE_IOERR_TRUNCATE, "SQLITE_IOERR_TRUNCATE"},
+    {SQLITE_IOERR_FSTAT, "SQLITE_IOERR_FSTAT"},
+    {SQLITE_IOERR_UNLOCK, "SQLITE_IOERR_UNLOCK"},
+    {SQLITE_IOERR_RDLOCK, "SQLITE_IOERR_RDLOCK"},
+    {SQLITE_IOERR_DELETE, "SQLITE_IOERR_DELETE"},
+    {SQLITE_IOERR_BLOCKED, "SQLITE_IOERR_BLOCKED"},
+    {SQLITE_IOERR_NOMEM, "SQLITE_IOERR_NOMEM"},
+    {SQLITE_IOERR_ACCESS, "SQLITE_IOERR_ACCESS"},
+    {SQLITE_IOERR_CHECKRESERVEDLOCK, "SQLITE_IOERR_CHECKRESERVEDLOCK"},
+    {SQLITE_IOERR_LOCK, "SQLITE_IOERR_LOCK"},
+    {SQLITE_IOERR_CLOSE, "SQLITE_IOERR_CLOSE"},
+    {SQLITE_IOERR_DIR_CLOSE, "SQLITE_IOERR_DIR_CLOSE"},
+    {SQLITE_IOERR_SHMOPEN, "SQLITE_IOERR_SHMOPEN"},
+    {SQLITE_IOERR_SHMSIZE, "SQLITE_IOERR_SHMSIZE"},
+    {SQLITE_IOERR_SHMLOCK, "SQLITE_IOERR_SHMLOCK"},
+    {SQLITE_IOERR_SHMMAP, "SQLITE_IOERR_SHMMAP"},
+    {SQLITE_IOERR_SEEK, "SQLITE_IOERR_SEEK"},
+    {SQLITE_IOERR_DELETE_NOENT, "SQLITE_IOERR_DELETE_NOENT"},
+    {SQLITE_IOERR_MMAP, "SQLITE_IOERR_MMAP"},
+    {SQLITE_IOERR_GETTEMPPATH, "SQLITE_IOERR_GETTEMPPATH"},
+    {SQLITE_IOERR_CONVPATH, "SQLITE_IOERR_CONVPATH"},
+    {SQLITE_IOERR_VNODE, "SQLITE_IOERR_VNODE"},
+    {SQLITE_IOERR_AUTH, "SQLITE_IOERR_AUTH"},
+    {SQLITE_IOERR_BEGIN_ATOMIC, "SQLITE_IOERR_BEGIN_ATOMIC"},
+    {SQLITE_IOERR_COMMIT_ATOMIC, "SQLITE_IOERR_COMMIT_ATOMIC"},
+    {SQLITE_IOERR_ROLLBACK_ATOMIC, "SQLITE_IOERR_ROLLBACK_ATOMIC"},
+    {SQLITE_IOERR_DATA, "SQLITE_IOERR_DATA"},
+    {SQLITE_IOERR_CORRUPTFS, "SQLITE_IOERR_CORRUPTFS"},
+    {SQLITE_LOCKED_SHAREDCACHE, "SQLITE_LOCKED_SHAREDCACHE"},
+    {SQLITE_LOCKED_VTAB, "SQLITE_LOCKED_VTAB"},
+    {SQLITE_BUSY_RECOVERY, "SQLITE_BUSY_RECOVERY"},
+    {SQLITE_BUSY_SNAPSHOT, "SQLITE_BUSY_SNAPSHOT"},
+    {SQLITE_BUSY_TIMEOUT, "SQLITE_BUSY_TIMEOUT"},
+    {SQLITE_CANTOPEN_NOTEMPDIR, "SQLITE_CANTOPEN_NOTEMPDIR"},
+    {SQLITE_CANTOPEN_ISDIR, "SQLITE_CANTOPEN_ISDIR"},
+    {SQLITE_CANTOPEN_FULLPATH, "SQLITE_CANTOPEN_FULLPATH"},
+    {SQLITE_CANTOPEN_CONVPATH, "SQLITE_CANTOPEN_CONVPATH"},
+    {SQLITE_CANTOPEN_DIRTYWAL, "SQLITE_CANTOPEN_DIRTYWAL"},
+    {SQLITE_CANTOPEN_SYMLINK, "SQLITE_CANTOPEN_SYMLINK"},
+    {SQLITE_CORRUPT_VTAB, "SQLITE_CORRUPT_VTAB"},
+    {SQLITE_CORRUPT_SEQUENCE, "SQLITE_CORRUPT_SEQUENCE"},
+    {SQLITE_CORRUPT_INDEX, "SQLITE_CORRUPT_INDEX"},
+    {SQLITE_READONLY_RECOVERY, "SQLITE_READONLY_RECOVERY"},
+    {SQLITE_READONLY_CANTLOCK, "SQLITE_READONLY_CANTLOCK"},
+    {SQLITE_READONLY_ROLLBACK, "SQLITE_READONLY_ROLLBACK"},
+    {SQLITE_READONLY_DBMOVED, "SQLITE_READONLY_DBMOVED"},
+    {SQLITE_READONLY_CANTINIT, "SQLITE_READONLY_CANTINIT"},
+    {SQLITE_READONLY_DIRECTORY, "SQLITE_READONLY_DIRECTORY"},
+    {SQLITE_ABORT_ROLLBACK, "SQLITE_ABORT_ROLLBACK"},
+    {SQLITE_CONSTRAINT_CHECK, "SQLITE_CONSTRAINT_CHECK"},
+    {SQLITE_CONSTRAINT_COMMITHOOK, "SQLITE_CONSTRAINT_COMMITHOOK"},
+    {SQLITE_CONSTRAINT_FOREIGNKEY, "SQLITE_CONSTRAINT_FOREIGNKEY"},
+    {SQLITE_CONSTRAINT_FUNCTION, "SQLITE_CONSTRAINT_FUNCTION"},
+    {SQLITE_CONSTRAINT_NOTNULL, "SQLITE_CONSTRAINT_NOTNULL"},
+    {SQLITE_CONSTRAINT_PRIMARYKEY, "SQLITE_CONSTRAINT_PRIMARYKEY"},
+    {SQLITE_CONSTRAINT_TRIGGER, "SQLITE_CONSTRAINT_TRIGGER"},
+    {SQLITE_CONSTRAINT_UNIQUE, "SQLITE_CONSTRAINT_UNIQUE"},
+    {SQLITE_CONSTRAINT_VTAB, "SQLITE_CONSTRAINT_VTAB"},
+    {SQLITE_CONSTRAINT_ROWID, "SQLITE_CONSTRAINT_ROWID"},
+    {SQLITE_CONSTRAINT_PINNED, "SQLITE_CONSTRAINT_PINNED"},
+    {SQLITE_CONSTRAINT_DATATYPE, "SQLITE_CONSTRAINT_DATATYPE"},
+    {SQLITE_NOTICE_RECOVER_WAL, "SQLITE_NOTICE_RECOVER_WAL"},
+    {SQLITE_NOTICE_RECOVER_ROLLBACK, "SQLITE_NOTICE_RECOVER_ROLLBACK"},
+    {SQLITE_WARNING_AUTOINDEX, "SQLITE_WARNING_AUTOINDEX"},
+    {SQLITE_AUTH_USER, "SQLITE_AUTH_USER"},
+};
+
+// Limits SQLite reports as plain SQLITE_ERROR, recognised by the start of their message.
+constexpr std::string_view kLimitMessages[] = {
+    "too many columns",
+    "too many SQL variables",
+    "variable number must be between",
+    "too many arguments on function",
+    "LIKE or GLOB pattern too complex",
+    "too many terms in",
+    "Expression tree is too large",
+};
+
+core::Code CodeFor(int code, std::string_view message) {
+  switch (code & 0xff) {
+    case SQLITE_CONSTRAINT:
+      return core::Code::kFailedPrecondition;
+    case SQLITE_TOOBIG:
+      return core::Code::kTooLarge;
+    case SQLITE_FULL:
+      return core::Code::kResourceExhausted;
+    case SQLITE_IOERR:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_PROTOCOL:
+      return core::Code::kUnavailable;
+    default:
+      break;
+  }
+  for (std::string_view limit : kLimitMessages) {
+    if (message.starts_with(limit)) return core::Code::kTooLarge;
+  }
+  return core::Code::kInvalidArgument;
+}
+
+}  // namespace
+
+std::string_view SqliteCodeName(int code) {
+  for (const auto& entry : kCodeNames) {
+    if (entry.code == code) return entry.name;
+  }
+  return "SQLITE_UNKNOWN";
+}
+
+core::Status FromSqlite(int code, std::string_view message) {
+  const int primary = code & 0xff;
+  std::string text(kPrefix);
+  text += message;
+  text += ": ";
+  text += SqliteCodeName(primary);
+  if (code != primary) {
+    text += " (extended: ";
+    text += SqliteCodeName(code);
+    text += ')';
+  }
+  return core::Status(CodeFor(code, message), std::move(text), kQueryErrorCode);
+}
+
+std::string_view Detail(const core::Status& status) {
+  std::string_view text = status.message();
+  if (text.starts_with(kPrefix)) text.remove_prefix(kPrefix.size());
+  return text;
+}
+
+core::Status D1Error(core::Code code, std::string_view text, int cf_code) {
+  std::string message(kPrefix);
+  message += text;
+  return core::Status(code, std::move(message), cf_code);
+}
+
+}  // namespace cfemu::emulator::d1_errors
