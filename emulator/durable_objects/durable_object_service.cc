@@ -133,7 +133,8 @@ DurableObjectService::DurableObjectService(Host& host, DurableObjectOptions opti
       enforce_request_rate_(
           options_.enforce_request_rate.value_or(host.profile() != Profile::kStrict)),
       ids_random_(host.random().Fork("do/ids/" + options_.class_name)),
-      jitter_(host.random().Fork("do/alarm-jitter/" + options_.class_name)) {
+      jitter_(host.random().Fork("do/alarm-jitter/" + options_.class_name)),
+      eviction_random_(host.random().Fork("do/eviction/" + options_.class_name)) {
   idle_check_ = host_.AddIdleCheck([this] { return IsIdle(); });
 }
 

@@ -11,6 +11,8 @@
 //   fails and the object resets (the output gate).
 // - One alarm per object, at least once: a failed alarm is retried after 2 s x 2^n plus up to
 //   25 % jitter, and abandoned after 6 retries; a new SetAlarm supersedes a pending retry.
+// - With fault O1 on, an object without events hibernates after 10 s when nothing of it is
+//   pending, and is evicted after 70-140 s (seeded) when a timer or spawned task is pending.
 // - The memory of an incarnation is released only when no event, blockConcurrencyWhile or
 //   background task of it is left, so no suspended frame ever sees a destroyed object.
 #pragma once
@@ -74,8 +76,9 @@ class DurableObjectService {
   // True when no alarm is set or running (RunUntilIdle waits for alarms).
   bool IsIdle() const;
 
-  // Tests: drop the object's memory now if it is idle (otherwise as soon as it is); storage is
-  // kept and the constructor runs again on the next event.
+  // Tests: drop the object's memory now if no event runs on it (otherwise when the last one
+  // ends); storage is kept, pending timers are lost, and the constructor runs again on the next
+  // event.
   core::Status EvictForTest(const platform::DurableObjectId& id);
   // Whether the object has a live instance in memory.
   bool IsLive(const platform::DurableObjectId& id) const;
@@ -86,6 +89,8 @@ class DurableObjectService {
   DurableObjectStats& mutable_stats() { return stats_; }
   const InvocationEnvFactory& env_factory() const { return env_factory_; }
   bool enforce_request_rate() const { return enforce_request_rate_; }
+  // The seeded stream that draws when an idle object that cannot hibernate is evicted.
+  core::Random& eviction_random() { return eviction_random_; }
   core::Result<ObjectInstance*> Instance(const platform::DurableObjectId& id);
   // Delivers one event to the object, through its input gate; `admitted` runs once the event
   // has passed the gate (or failed before).
@@ -121,6 +126,7 @@ class DurableObjectService {
   bool enforce_request_rate_;
   core::Random ids_random_;
   core::Random jitter_;
+  core::Random eviction_random_;
   std::map<std::string, std::unique_ptr<ObjectInstance>> instances_;  // By id.
   std::map<std::string, AlarmState> alarms_;                          // By id.
   DurableObjectStats stats_;

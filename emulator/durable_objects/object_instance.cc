@@ -64,8 +64,16 @@ Result<std::shared_ptr<LiveObject>> ObjectInstance::Live() {
   return live;
 }
 
+bool ObjectInstance::Quiet(const LiveObject& live) const {
+  return live.activity == 0 && live.gate.open();
+}
+
 bool ObjectInstance::Idle(const LiveObject& live) const {
-  return live.activity == 0 && live.gate.open() && live.env.use_count() <= 1;
+  return Quiet(live) && live.env.use_count() <= 1;
+}
+
+bool ObjectInstance::QuietSince(std::uint64_t generation) const {
+  return generation == idle_generation_ && live_ && Quiet(*live_);
 }
 
 void ObjectInstance::Retire(std::shared_ptr<LiveObject> live) {
@@ -101,7 +109,7 @@ void ObjectInstance::RequestEviction(std::string_view reason) {
 
 void ObjectInstance::AfterActivity() {
   Sweep();
-  if (!live_ || !Idle(*live_)) return;
+  if (!live_ || !Quiet(*live_)) return;
   Host& host = service_.host();
   FaultInjector& faults = host.faults();
   if (!eviction_requested_ && faults.Enabled(Fault::kO1Eviction) &&
@@ -111,29 +119,44 @@ void ObjectInstance::AfterActivity() {
   }
   if (eviction_requested_) {
     eviction_requested_ = false;
-    ++service_.mutable_stats().evictions;
-    if (host.trace().enabled()) {
-      host.trace().Emit(actor_, TraceEvent("do.evicted").Str("reason", eviction_reason_));
-    }
-    Retire(live_);
+    Evict(eviction_reason_);
     return;
   }
   if (faults.Enabled(Fault::kO1Eviction)) {
-    // Hibernation: an idle object with no pending work leaves memory after ~10 s.
-    host.Spawn(IdleTimer(++idle_generation_, host.clock().Now() + core::limits::kDoHibernateIdle));
+    host.Spawn(IdleTimer(++idle_generation_, host.clock().Now()));
   }
 }
 
-core::Task<void> ObjectInstance::IdleTimer(std::uint64_t generation, Instant at) {
-  Host& host = service_.host();
-  (void)co_await host.SleepUntil(at, core::TimerKind::kBackground, nullptr);
-  if (generation != idle_generation_ || !live_ || !Idle(*live_)) co_return;
-  host.faults().Record(Fault::kO1Eviction, "do.evict.idle", actor_);
+void ObjectInstance::Evict(std::string_view reason) {
   ++service_.mutable_stats().evictions;
-  if (host.trace().enabled()) {
-    host.trace().Emit(actor_, TraceEvent("do.evicted").Str("reason", "idle"));
+  core::TraceSink& trace = service_.host().trace();
+  if (trace.enabled()) {
+    trace.Emit(actor_, TraceEvent("do.evicted").Str("reason", std::string(reason)));
   }
   Retire(live_);
+}
+
+// Production's lifecycle (cloudflare-platform.md 4.6): an object with no pending work
+// hibernates after ~10 s without events; pending work (here a timer or a task spawned through
+// its Env's runtime, which holds the Env) keeps it in memory until 70-140 s without events, and
+// is then lost with it.
+core::Task<void> ObjectInstance::IdleTimer(std::uint64_t generation, Instant idle_since) {
+  Host& host = service_.host();
+  (void)co_await host.SleepUntil(idle_since + core::limits::kDoHibernateIdle,
+                                 core::TimerKind::kBackground, nullptr);
+  if (!QuietSince(generation)) co_return;
+  if (Idle(*live_)) {
+    host.faults().Record(Fault::kO1Eviction, "do.evict.idle", actor_);
+    Evict("idle");
+    co_return;
+  }
+  const core::Duration evict_after = service_.eviction_random().Between(
+      core::limits::kDoEvictIdleMin, core::limits::kDoEvictIdleMax);
+  (void)co_await host.SleepUntil(idle_since + evict_after, core::TimerKind::kBackground,
+                                 nullptr);
+  if (!QuietSince(generation)) co_return;
+  host.faults().Record(Fault::kO1Eviction, "do.evict.not_hibernatable", actor_);
+  Evict("not_hibernatable");
 }
 
 Status ObjectInstance::AdmitRequest() {

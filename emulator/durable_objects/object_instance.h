@@ -65,9 +65,12 @@ class ObjectInstance {
   // Memory lost, storage kept: in-flight work of `live` is cancelled, pending implicit writes
   // are rolled back, and the next event creates a new incarnation.
   void Reset(const std::shared_ptr<LiveObject>& live, std::string_view reason);
-  // Retires the live incarnation now if it is idle; otherwise as soon as it becomes idle.
+  // Retires the live incarnation now if no event runs on it; otherwise when the last one ends.
+  // Pending timers and tasks it spawned are lost with its memory.
   void RequestEviction(std::string_view reason);
-  // Called when an activity ends: retires what is idle and arms idle eviction (fault O1).
+  // Called when an activity ends: frees retired incarnations that are idle and arms the idle
+  // lifecycle (fault O1): hibernation after 10 s when nothing is pending, otherwise eviction
+  // after 70-140 s without events.
   void AfterActivity();
   // The soft per-object request rate (checklist 70).
   core::Status AdmitRequest();
@@ -76,10 +79,17 @@ class ObjectInstance {
   core::Status CommitPending(const std::shared_ptr<LiveObject>& live, std::string_view site);
 
  private:
+  // No event, blockConcurrencyWhile() or waitUntil() task runs and the input gate is open.
+  bool Quiet(const LiveObject& live) const;
+  // Quiet, and nothing else holds the incarnation's Env (a pending timer or a task it spawned
+  // does): the incarnation may hibernate, and may be destroyed.
   bool Idle(const LiveObject& live) const;
+  // Whether the live incarnation has had no event since the idle timer `generation` was armed.
+  bool QuietSince(std::uint64_t generation) const;
+  void Evict(std::string_view reason);
   void Retire(std::shared_ptr<LiveObject> live);
   void Sweep();
-  core::Task<void> IdleTimer(std::uint64_t generation, core::Instant at);
+  core::Task<void> IdleTimer(std::uint64_t generation, core::Instant idle_since);
 
   DurableObjectService& service_;
   platform::DurableObjectId id_;

@@ -249,7 +249,18 @@ Task<Status> StorageApi::DeleteAll() {
   CFEMU_CO_RETURN_IF_ERROR(co_await Latency(live, "do.storage.delete_all"));
   // From compatibility date 2026-02-24 deleteAll() deletes the alarm as well.
   const bool with_alarm = instance_.service().options().compatibility_date >= "2026-02-24";
-  CFEMU_CO_RETURN_IF_ERROR(instance_.storage().DeleteAll(with_alarm));
+  // A reset may strike before the deletion commits (fault O2); on the SQLite backend deleteAll()
+  // is atomic, so then nothing of it remains.
+  FaultInjector& faults = instance_.service().host().faults();
+  bool reset = false;
+  const std::function<Status()> before_commit = [&]() -> Status {
+    reset = faults.Enabled(Fault::kO2ResetMidRequest) &&
+            faults.Fire(Fault::kO2ResetMidRequest, "do.storage.delete_all", instance_.actor());
+    return reset ? Status::Unavailable("Network connection lost.") : Status::Ok();
+  };
+  const Status deleted = instance_.storage().DeleteAll(with_alarm, before_commit);
+  if (reset) instance_.Reset(live, "storage write failed during deleteAll()");
+  CFEMU_CO_RETURN_IF_ERROR(deleted);
   if (with_alarm) CFEMU_CO_RETURN_IF_ERROR(instance_.service().SetAlarm(instance_, std::nullopt));
   co_return Status::Ok();
 }

@@ -176,15 +176,18 @@ Result<StorageEntries> ObjectStorage::List(const platform::StorageListOptions& o
   return entries;
 }
 
-Status ObjectStorage::DeleteAll(bool include_alarm) {
+Status ObjectStorage::DeleteAll(bool include_alarm, const std::function<Status()>& before_commit) {
   auto tables = connection_->QueryInternal(
       "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_cf\\_%' "
       "ESCAPE '\\' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
       {});
   if (!tables.ok()) return tables.status();
-  const bool own_transaction = !connection_->in_transaction();
-  if (own_transaction) CFEMU_RETURN_IF_ERROR(connection_->ExecInternal("BEGIN"));
-  Status status = connection_->ExecInternal("DELETE FROM _cf_KV");
+  // One savepoint holds the whole deletion, so it is all-or-nothing inside an open transaction
+  // too. Foreign keys are checked when it ends, once every table is gone: dropping a parent
+  // table before its children must not fail.
+  CFEMU_RETURN_IF_ERROR(connection_->ExecInternal("SAVEPOINT _cf_delete_all"));
+  Status status = connection_->ExecInternal("PRAGMA defer_foreign_keys = ON");
+  if (status.ok()) status = connection_->ExecInternal("DELETE FROM _cf_KV");
   for (const auto& row : tables->rows) {
     if (!status.ok()) break;
     const auto& name = std::get<std::string>(row[0]);
@@ -193,10 +196,13 @@ Status ObjectStorage::DeleteAll(bool include_alarm) {
     status = connection_->ExecInternal("DROP TABLE IF EXISTS " + quoted + "\"");
   }
   if (status.ok() && include_alarm) status = connection_->ExecInternal("DELETE FROM _cf_ALARM");
-  if (own_transaction) {
-    if (status.ok()) return connection_->ExecInternal("COMMIT");
-    (void)connection_->ExecInternal("ROLLBACK");
+  if (status.ok() && before_commit) status = before_commit();
+  if (status.ok()) status = connection_->ExecInternal("RELEASE _cf_delete_all");
+  if (!status.ok()) {
+    (void)connection_->ExecInternal("ROLLBACK TO _cf_delete_all");
+    (void)connection_->ExecInternal("RELEASE _cf_delete_all");
   }
+  (void)connection_->ExecInternal("PRAGMA defer_foreign_keys = OFF");
   return status;
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,8 +45,10 @@ class ObjectStorage {
   core::Result<bool> Delete(std::string_view key);
   core::Result<std::int64_t> DeleteMany(const std::vector<std::string>& keys);
   core::Result<platform::StorageEntries> List(const platform::StorageListOptions& options);
-  // Every pair and every SQL table; the alarm too when `include_alarm`.
-  core::Status DeleteAll(bool include_alarm);
+  // Every pair and every SQL table; the alarm too when `include_alarm`. All or nothing:
+  // `before_commit` (if set) runs last, and a non-OK status from it undoes everything.
+  core::Status DeleteAll(bool include_alarm,
+                         const std::function<core::Status()>& before_commit = {});
 
   // ---- SQL API (SQLite backend) -----------------------------------------------------------
   core::Result<platform::SqlCursor> Exec(std::string_view query,

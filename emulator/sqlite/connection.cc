@@ -2,8 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <iterator>
 
 namespace cfemu::emulator::sqlite {
 
@@ -35,6 +37,41 @@ bool OnlySpaceAndSemicolons(std::string_view text) {
     if (c != ';' && !std::isspace(static_cast<unsigned char>(c))) return false;
   }
   return true;
+}
+
+// workerd ends a SQL error message with the primary result code's name ("...: SQLITE_ERROR"),
+// the text D1 shows after its "D1_ERROR: " prefix.
+std::string_view PrimaryCodeName(int code) {
+  static constexpr std::string_view kNames[] = {
+      "SQLITE_OK",         "SQLITE_ERROR",      "SQLITE_INTERNAL",   "SQLITE_PERM",
+      "SQLITE_ABORT",      "SQLITE_BUSY",       "SQLITE_LOCKED",     "SQLITE_NOMEM",
+      "SQLITE_READONLY",   "SQLITE_INTERRUPT",  "SQLITE_IOERR",      "SQLITE_CORRUPT",
+      "SQLITE_NOTFOUND",   "SQLITE_FULL",       "SQLITE_CANTOPEN",   "SQLITE_PROTOCOL",
+      "SQLITE_EMPTY",      "SQLITE_SCHEMA",     "SQLITE_TOOBIG",     "SQLITE_CONSTRAINT",
+      "SQLITE_MISMATCH",   "SQLITE_MISUSE",     "SQLITE_NOLFS",      "SQLITE_AUTH",
+      "SQLITE_FORMAT",     "SQLITE_RANGE",      "SQLITE_NOTADB",     "SQLITE_NOTICE",
+      "SQLITE_WARNING",
+  };
+  const auto index = static_cast<std::size_t>(code);
+  return code >= 0 && index < std::size(kNames) ? kNames[index] : "SQLITE_UNKNOWN";
+}
+
+// Limits SQLite reports as a plain SQLITE_ERROR, recognised by the start of their message as
+// emulator/d1 recognises them: like SQLITE_TOOBIG, they are kTooLarge.
+bool IsLimitMessage(std::string_view message) {
+  static constexpr std::string_view kLimits[] = {
+      "too many columns",
+      "too many SQL variables",
+      "variable number must be between",
+      "too many arguments on function",
+      "LIKE or GLOB pattern too complex",
+      "too many terms in",
+      "Expression tree is too large",
+  };
+  for (std::string_view limit : kLimits) {
+    if (message.starts_with(limit)) return true;
+  }
+  return false;
 }
 
 }  // namespace
@@ -83,6 +120,13 @@ Result<std::unique_ptr<Connection>> Connection::Open(
   sqlite3_limit(db, SQLITE_LIMIT_VARIABLE_NUMBER, l.max_bound_parameters);
   sqlite3_limit(db, SQLITE_LIMIT_ATTACHED, 0);
   sqlite3_set_authorizer(db, &Connection::Authorize, connection.get());
+  sqlite3_update_hook(
+      db,
+      [](void* self, int operation, const char*, const char*, sqlite3_int64) {
+        auto* counted = static_cast<Connection*>(self);
+        ++(operation == SQLITE_INSERT ? counted->inserted_ : counted->updated_or_deleted_);
+      },
+      connection.get());
   if (file) CFEMU_RETURN_IF_ERROR(connection->ExecInternal("PRAGMA journal_mode=WAL"));
   CFEMU_RETURN_IF_ERROR(connection->ExecInternal("PRAGMA synchronous=NORMAL"));
   CFEMU_RETURN_IF_ERROR(connection->ExecInternal("PRAGMA foreign_keys=ON"));
@@ -132,13 +176,17 @@ int Connection::Authorize(void* self, int action, const char* a, const char* b, 
 }
 
 Status Connection::Error(std::string_view context) {
-  const int code = sqlite3_extended_errcode(db_);
+  const int code = sqlite3_extended_errcode(db_) & 0xff;
   std::string message = sqlite3_errmsg(db_);
-  if ((code & 0xff) == SQLITE_AUTH && !denial_.empty()) message = denial_;
+  if (code == SQLITE_AUTH && !denial_.empty()) {
+    // workerd refuses BEGIN and SAVEPOINT with its advice alone, without a code.
+    if (denial_ == policy_.transaction_message) return Status::InvalidArgument(denial_);
+    message = denial_;
+  }
   std::string text(context.empty() ? "" : std::string(context) + ": ");
-  text += message + ": " + sqlite3_errstr(code & 0xff);
-  if ((code & 0xff) == SQLITE_FULL) return Status::ResourceExhausted(std::move(text));
-  if ((code & 0xff) == SQLITE_TOOBIG) return Status::TooLarge(std::move(text));
+  text += message + ": " + std::string(PrimaryCodeName(code));
+  if (code == SQLITE_FULL) return Status::ResourceExhausted(std::move(text));
+  if (code == SQLITE_TOOBIG || IsLimitMessage(message)) return Status::TooLarge(std::move(text));
   return Status::InvalidArgument(std::move(text));
 }
 
@@ -168,8 +216,7 @@ Result<sqlite3_stmt*> Connection::Prepare(std::string_view sql, bool user) {
 Status Connection::Bind(sqlite3_stmt* statement, const std::vector<D1Param>& params) {
   const int expected = sqlite3_bind_parameter_count(statement);
   if (static_cast<int>(params.size()) > limits_.max_bound_parameters) {
-    return Status::InvalidArgument("too many SQL variables (" + std::to_string(params.size()) +
-                                   " > " + std::to_string(limits_.max_bound_parameters) + ")");
+    return Status::TooLarge("too many SQL variables: SQLITE_ERROR");  // D1's text.
   }
   if (static_cast<int>(params.size()) != expected) {
     return Status::InvalidArgument("Wrong number of parameter bindings for SQL query.");
@@ -221,6 +268,8 @@ Result<Output> Connection::Step(sqlite3_stmt* statement) {
   out.columns.reserve(static_cast<std::size_t>(columns));
   for (int c = 0; c < columns; ++c) out.columns.emplace_back(sqlite3_column_name(statement, c));
   const std::int64_t changes_before = sqlite3_total_changes64(db_);
+  inserted_ = 0;
+  updated_or_deleted_ = 0;
   int rc;
   while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
     std::vector<D1Value> row;
@@ -259,9 +308,12 @@ Result<Output> Connection::Step(sqlite3_stmt* statement) {
   out.changes =
       sqlite3_stmt_readonly(statement) ? 0 : sqlite3_total_changes64(db_) - changes_before;
   out.last_row_id = sqlite3_last_insert_rowid(db_);
-  out.rows_read = static_cast<std::int64_t>(out.rows.size()) +
-                  sqlite3_stmt_status(statement, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1);
-  out.rows_written = out.changes;
+  // D1's model: a row counts once whether it was returned, scanned or changed.
+  out.rows_read = std::max({static_cast<std::int64_t>(out.rows.size()),
+                            static_cast<std::int64_t>(sqlite3_stmt_status(
+                                statement, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1)),
+                            updated_or_deleted_});
+  out.rows_written = std::max(inserted_ + updated_or_deleted_, out.changes);
   sqlite3_reset(statement);
   sqlite3_clear_bindings(statement);
   return out;
@@ -320,6 +372,10 @@ Result<std::vector<std::string>> Connection::Split(std::string_view sql) {
 }
 
 Result<Output> Connection::RunScript(std::string_view sql, const std::vector<D1Param>& params) {
+  // workerd prepares the whole text at once, so the length limit holds for all of it.
+  if (static_cast<std::int64_t>(sql.size()) > limits_.max_statement_bytes) {
+    return Status::TooLarge("statement too long: SQLITE_TOOBIG");
+  }
   auto statements = Split(sql);
   if (!statements.ok()) return statements.status();
   if (statements->empty()) return Status::InvalidArgument("No SQL statements detected.");

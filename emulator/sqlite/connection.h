@@ -58,8 +58,10 @@ struct Output {
   std::vector<std::vector<platform::D1Value>> rows;
   std::int64_t changes = 0;
   std::int64_t last_row_id = 0;
-  std::int64_t rows_read = 0;     // Rows returned plus rows stepped by full scans.
-  std::int64_t rows_written = 0;  // Rows changed.
+  // D1's model: the most of rows returned, rows stepped by full scans and rows updated or
+  // deleted; rows inserted, updated or deleted, by triggers and cascades too.
+  std::int64_t rows_read = 0;
+  std::int64_t rows_written = 0;
 };
 
 class Connection {
@@ -78,7 +80,8 @@ class Connection {
                                      const std::vector<platform::D1Param>& params);
 
   // A user statement under the policy. `sql` holds exactly one statement (a trailing ';' and
-  // whitespace are fine). Errors carry SQLite's message; kInvalidArgument.
+  // whitespace are fine). Errors read as workerd's: "<SQLite's message>: SQLITE_<CODE>";
+  // kTooLarge for D1's limits, kResourceExhausted for a full database, else kInvalidArgument.
   core::Result<Output> Run(std::string_view sql, const std::vector<platform::D1Param>& params);
   // User SQL with one or more ';'-separated statements: all but the last run without bindings,
   // the last gets `params`; returns the last one's output.
@@ -106,6 +109,8 @@ class Connection {
   Policy policy_;
   bool user_statement_ = false;  // The authorizer applies the policy only then.
   std::string denial_;           // Why the authorizer denied the last statement.
+  std::int64_t inserted_ = 0;    // Rows the running statement inserted...
+  std::int64_t updated_or_deleted_ = 0;  // ...and updated or deleted (the update hook).
   static constexpr std::size_t kMaxCachedStatements = 256;
   std::map<std::string, sqlite3_stmt*, std::less<>> cache_;  // Prepared statements by text.
 };

@@ -132,6 +132,40 @@ TEST(WranglerConfig, UnknownKeysAreErrorsInModeledSectionsAndOutsideTheSchema) {
   EXPECT_NE(missing.status().message().find("database_name"), std::string::npos);
 }
 
+TEST(WranglerConfig, AnUnknownKeyIsReportedAtItsLine) {
+  // The typo is on line 10, below a line comment and a block comment over two lines.
+  const std::string text =
+      "// The job queue.\n"
+      "{\n"
+      "  \"name\": \"jobs\", /* a block comment\n"
+      "     over two lines */\n"
+      "  \"queues\": {\n"
+      "    \"consumers\": [\n"
+      "      { \"queue\": \"jobs\" },\n"
+      "      {\n"
+      "        \"queue\": \"other\",\n"
+      "        \"max_batch\": 5\n"
+      "      }\n"
+      "    ]\n"
+      "  }\n"
+      "}\n";
+  auto typo = LoadWranglerConfig(text, "wrangler.jsonc");
+  ASSERT_FALSE(typo.ok());
+  EXPECT_TRUE(typo.status().message().starts_with(
+      "wrangler.jsonc:10: queues.consumers[1].max_batch: unknown field"))
+      << typo.status().message();
+  const std::string outside =
+      "{\n"
+      "  \"name\": \"jobs\",\n"
+      "  // Not a wrangler field:\n"
+      "  \"nonsense\": 1\n"
+      "}\n";
+  auto unknown = LoadWranglerConfig(outside, "wrangler.jsonc");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().message(),
+            "wrangler.jsonc:4: nonsense: not a wrangler configuration field");
+}
+
 TEST(WranglerConfig, FieldsCfemuDoesNotEmulateAreListedOnce) {
   auto config = LoadWranglerConfig(R"({"vars": {"A": "1"}, "routes": [], "r2_buckets": []})", "w");
   ASSERT_TRUE(config.ok());

@@ -1,6 +1,7 @@
 // Alarms (checklist 65-66), persistence (67), lifecycle (68-69), limits (70), and the output
 // gate and blockConcurrencyWhile (56, 58).
 #include <filesystem>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -26,6 +27,7 @@ class Alarmed : public platform::DurableObject {
   static inline std::vector<Seen> seen;
   static inline int failures = 0;
   static inline int constructions = 0;
+  static inline int timers_fired = 0;
 
   Alarmed(platform::DurableObjectState& state, platform::Env& env) : DurableObject(state, env) {
     ++constructions;
@@ -55,6 +57,11 @@ class Alarmed : public platform::DurableObject {
     state().Abort("test");
     co_return true;
   }
+  // setTimeout(): a task spawned through the Env's runtime, pending until it fires after `ms`.
+  Task<Result<bool>> StartTimer(std::int64_t ms) {
+    env().runtime().Spawn(Timer(&env(), ms));
+    co_return true;
+  }
   Task<Status> Alarm(platform::AlarmInfo info) override {
     auto during = co_await storage().GetAlarm();
     seen.push_back({env().clock().Now(), info, *during});
@@ -66,8 +73,24 @@ class Alarmed : public platform::DurableObject {
   }
 
  private:
+  // The spawned task holds the Env (ActorRuntime::Spawn), so `env` outlives it.
+  static Task<void> Timer(platform::Env* env, std::int64_t ms) {
+    const Status slept = co_await core::SleepFor(env->runtime(), env->clock(), Milliseconds(ms));
+    if (slept.ok()) ++timers_fired;
+  }
+
   std::int64_t remembered_ = 0;
 };
+
+// Fault O1 on, but never at random: only the idle lifecycle evicts.
+std::unique_ptr<Simulator> IdleEvictionOn(std::uint64_t seed = 1) {
+  emulator::SimulatorOptions options;
+  emulator::FaultPlan plan(emulator::Profile::kStrict);
+  plan.Set(emulator::Fault::kO1Eviction, emulator::FaultRule{0.0, {}, {}, 1.0});
+  plan.Force({emulator::Fault::kO1Eviction, "do.evict.never", 1});  // Enables O1, fires never.
+  options.faults = plan;
+  return std::make_unique<Simulator>(seed, options);
+}
 
 struct AlarmTest : ::testing::Test {
   std::unique_ptr<Simulator> sim = std::make_unique<Simulator>(1);
@@ -79,6 +102,7 @@ struct AlarmTest : ::testing::Test {
     Alarmed::seen.clear();
     Alarmed::failures = 0;
     Alarmed::constructions = 0;
+    Alarmed::timers_fired = 0;
   }
   void Build(emulator::DurableObjectOptions options = {}) {
     world = std::make_unique<DoWorld>(*sim);
@@ -192,21 +216,77 @@ TEST_F(AlarmTest, EvictionLosesMemoryKeepsStorageAndReRunsTheConstructor) {
   EXPECT_EQ(Alarmed::constructions, 2);
 }
 
+// Checklist 68: an object with nothing pending hibernates after 10 s without events.
 TEST_F(AlarmTest, IdleObjectsHibernateAfterTenSecondsWhenEvictionIsOn) {
-  emulator::SimulatorOptions options;
-  emulator::FaultPlan plan(emulator::Profile::kStrict);
-  plan.Set(emulator::Fault::kO1Eviction, emulator::FaultRule{0.0, {}, {}, 1.0});
-  plan.Force({emulator::Fault::kO1Eviction, "do.evict.never", 1});  // Enables O1, fires never.
-  options.faults = plan;
-  sim = std::make_unique<Simulator>(1, options);
+  sim = IdleEvictionOn();
   Build();
   ASSERT_TRUE(sim->Run(stub->Call(&Alarmed::Remember, 7)).ok());
   ASSERT_TRUE(sim->RunFor(Seconds(9)).ok());
   EXPECT_TRUE(service->IsLive(stub->id()));
   ASSERT_TRUE(sim->RunFor(Seconds(2)).ok());
   EXPECT_FALSE(service->IsLive(stub->id()));
+  EXPECT_EQ(sim->faults().FiredBySite().at("O1@do.evict.idle"), 1);
   EXPECT_EQ(*sim->Run(stub->Call(&Alarmed::Recall)), 0);
   EXPECT_EQ(*sim->Run(stub->Call(&Alarmed::Stored)), 7);
+}
+
+// A timer that has already fired leaves nothing pending: the object still hibernates at 10 s.
+TEST_F(AlarmTest, AnObjectWhoseTimerHasFiredHibernatesAfterTenSeconds) {
+  sim = IdleEvictionOn();
+  Build();
+  ASSERT_TRUE(sim->Run(stub->Call(&Alarmed::StartTimer, 5'000)).ok());
+  ASSERT_TRUE(sim->RunFor(Seconds(11)).ok());
+  EXPECT_EQ(Alarmed::timers_fired, 1);
+  EXPECT_FALSE(service->IsLive(stub->id()));
+  EXPECT_EQ(sim->faults().FiredBySite().at("O1@do.evict.idle"), 1);
+}
+
+// How long after its last event an object with a 10-minute timer pending stays in memory.
+Duration EvictionDelayWithAPendingTimer(std::uint64_t seed) {
+  Alarmed::timers_fired = 0;
+  auto sim = IdleEvictionOn(seed);
+  DoWorld world(*sim);
+  world.registry().Register<Alarmed>("Alarmed");
+  auto& service = world.AddNamespace("ALARMED", "Alarmed");
+  auto stub = world.Namespace("client", "ALARMED").GetByName("a");
+  EXPECT_TRUE(sim->Run(stub->Call(&Alarmed::StartTimer, 600'000)).ok());
+  const Instant idle_since = sim->now();
+  while (service.IsLive(stub->id()) && sim->now() - idle_since < core::Minutes(5)) {
+    EXPECT_TRUE(sim->RunFor(Milliseconds(100)).ok());
+  }
+  EXPECT_EQ(sim->faults().fired(emulator::Fault::kO1Eviction), 1);
+  EXPECT_EQ(sim->faults().FiredBySite().count("O1@do.evict.not_hibernatable"), 1u);
+  EXPECT_TRUE(sim->RunFor(core::Minutes(15)).ok());
+  EXPECT_EQ(Alarmed::timers_fired, 0);  // The pending timer was lost with the memory.
+  return sim->now() - core::Minutes(15) - idle_since;
+}
+
+// Checklist 68: pending work (here a timer) keeps an idle object from hibernating; production
+// evicts it after 70-140 s without events, a delay drawn from the seeded random.
+TEST_F(AlarmTest, AnIdleObjectWithAPendingTimerIsEvictedAfter70To140Seconds) {
+  std::set<std::int64_t> delays_ms;
+  for (std::uint64_t seed = 1; seed <= 4; ++seed) {
+    const Duration delay = EvictionDelayWithAPendingTimer(seed);
+    EXPECT_GE(delay, Seconds(70)) << seed;
+    EXPECT_LE(delay, Seconds(140) + Milliseconds(100)) << seed;  // Polled every 100 ms.
+    EXPECT_EQ(EvictionDelayWithAPendingTimer(seed), delay) << seed;  // Seeded: it replays.
+    delays_ms.insert(delay.ms());
+  }
+  EXPECT_GT(delays_ms.size(), 1u);  // Drawn, not fixed.
+}
+
+TEST_F(AlarmTest, AnEvictedObjectWithAPendingTimerKeepsStorageAndLosesMemory) {
+  sim = IdleEvictionOn();
+  Build();
+  ASSERT_TRUE(sim->Run(stub->Call(&Alarmed::Remember, 7)).ok());
+  ASSERT_TRUE(sim->Run(stub->Call(&Alarmed::StartTimer, 600'000)).ok());
+  ASSERT_TRUE(sim->RunFor(Seconds(69)).ok());
+  EXPECT_TRUE(service->IsLive(stub->id()));  // Not hibernated at 10 s: a timer is pending.
+  ASSERT_TRUE(sim->RunFor(Seconds(72)).ok());
+  EXPECT_FALSE(service->IsLive(stub->id()));
+  EXPECT_EQ(*sim->Run(stub->Call(&Alarmed::Recall)), 0);
+  EXPECT_EQ(*sim->Run(stub->Call(&Alarmed::Stored)), 7);
+  EXPECT_EQ(Alarmed::constructions, 2);
 }
 
 TEST_F(AlarmTest, AbortResetsTheObject) {

@@ -147,6 +147,55 @@ class Ticker : public platform::DurableObject {
   }
 };
 
+// Its first construction blocks other events for 40 s (past any limit); later ones for 100 ms.
+class SlowLoader : public platform::DurableObject {
+ public:
+  static inline int constructions = 0;
+  SlowLoader(platform::DurableObjectState& state, platform::Env& env) : DurableObject(state, env) {
+    const std::int64_t ms = constructions++ == 0 ? 40'000 : 100;
+    (void)state.BlockConcurrencyWhile([this, ms]() -> Task<Status> {
+      co_return co_await core::SleepFor(this->env().runtime(), this->env().clock(),
+                                        Milliseconds(ms));
+    });
+  }
+  Task<Result<bool>> Touch() { co_return true; }
+};
+
+std::int64_t CountLines(Simulator& sim, std::string_view a, std::string_view b) {
+  std::int64_t n = 0;
+  for (const auto& line : sim.trace().lines()) {
+    n += line.find(a) != std::string::npos && line.find(b) != std::string::npos ? 1 : 0;
+  }
+  return n;
+}
+
+TEST(DoFaults, O4BlockConcurrencyWhileCutShortResetsTheObject) {
+  SimulatorOptions options;
+  FaultPlan plan(Profile::kStrict);
+  plan.Force({Fault::kO4BlockConcurrencyTimeout, "do.block_concurrency", 1});
+  plan.set_forced_only(true);
+  options.faults = plan;
+  auto sim = std::make_unique<Simulator>(1, options);
+  sim->trace().KeepLines(true);
+  FaultWorld w(std::move(sim));
+  SlowLoader::constructions = 0;
+  w.world->registry().Register<SlowLoader>("SlowLoader");
+  auto& service = w.world->AddNamespace("LOADER", "SlowLoader");
+  auto stub = w.ns("LOADER").GetByName("x");
+  const Instant t0 = w.sim->now();
+  EXPECT_TRUE(w.sim->Run(stub->Call(&SlowLoader::Touch)).ok());
+  // The fault drew a limit under 30 s: the object reset before the ordinary timeout, and the
+  // call waited for a fresh incarnation (whose 100 ms load ran under the ordinary limit).
+  EXPECT_LT(w.sim->now() - t0, Seconds(30));
+  EXPECT_EQ(service.stats().resets, 1);
+  EXPECT_EQ(service.stats().constructions, 2);
+  EXPECT_EQ(w.sim->faults().fired(Fault::kO4BlockConcurrencyTimeout), 1);
+  EXPECT_EQ(w.sim->faults().FiredBySite().at("O4@do.block_concurrency"), 1);
+  EXPECT_EQ(CountLines(*w.sim, "\"ev\":\"fault.fired\"", "\"fault\":\"O4\""), 1);
+  EXPECT_EQ(CountLines(*w.sim, "\"ev\":\"do.reset\"", "blockConcurrencyWhile() exceeded 30 s"),
+            1);
+}
+
 TEST(DoFaults, O5AlarmFailureAfterRunningMeansItRunsTwice) {
   Ticker::runs.clear();
   FaultWorld w(WithFault(Fault::kO5AlarmFailure));
@@ -169,6 +218,54 @@ TEST(DoFaults, O6LateAlarmRunsAfterItsTime) {
   ASSERT_TRUE(w.sim->RunUntilIdle().ok());
   ASSERT_EQ(Ticker::runs.size(), 1u);
   EXPECT_GE(Ticker::runs[0] - t0, Seconds(1));
+}
+
+// Its first alarm runs for 10 s (a non-storage await, so calls interleave); later ones at once.
+class SlowAlarm : public platform::DurableObject {
+ public:
+  struct Run {
+    Instant start;
+    Instant end;
+  };
+  static inline std::vector<Run> runs;
+  using DurableObject::DurableObject;
+  Task<Result<bool>> ArmIn(std::int64_t ms) {
+    CFEMU_CO_RETURN_IF_ERROR(co_await storage().SetAlarm(env().clock().Now() + Milliseconds(ms)));
+    co_return true;
+  }
+  Task<Result<std::optional<Instant>>> Pending() { co_return co_await storage().GetAlarm(); }
+  Task<Status> Alarm(platform::AlarmInfo) override {
+    const Instant start = env().clock().Now();
+    if (runs.empty()) {
+      CFEMU_CO_RETURN_IF_ERROR(
+          co_await core::SleepFor(env().runtime(), env().clock(), Seconds(10)));
+    }
+    runs.push_back({start, env().clock().Now()});
+    co_return Status::Ok();
+  }
+};
+
+// O6 (workerd's scheduler: "one alarm queued behind"): an alarm set while the handler runs
+// does not overlap it and is not lost; it runs once, right after the running one ends, and a
+// later SetAlarm replaces it rather than queueing a second one.
+TEST(DoFaults, O6ANewAlarmSetWhileOneRunsIsQueuedBehindIt) {
+  SlowAlarm::runs.clear();
+  FaultWorld w(std::make_unique<Simulator>(1));
+  w.world->registry().Register<SlowAlarm>("SlowAlarm");
+  w.world->AddNamespace("SLOW", "SlowAlarm");
+  auto stub = w.ns("SLOW").GetByName("s");
+  const Instant t0 = w.sim->now();
+  ASSERT_TRUE(w.sim->Run(stub->Call(&SlowAlarm::ArmIn, 0)).ok());
+  ASSERT_TRUE(w.sim->RunFor(Seconds(1)).ok());  // The first alarm is running.
+  ASSERT_TRUE(w.sim->Run(stub->Call(&SlowAlarm::ArmIn, 0)).ok());      // Due at once...
+  ASSERT_TRUE(w.sim->Run(stub->Call(&SlowAlarm::ArmIn, 2'000)).ok());  // ...then replaced.
+  EXPECT_EQ(**w.sim->Run(stub->Call(&SlowAlarm::Pending)), t0 + Seconds(3));
+  ASSERT_TRUE(w.sim->RunUntilIdle().ok());
+  ASSERT_EQ(SlowAlarm::runs.size(), 2u);
+  EXPECT_EQ(SlowAlarm::runs[0].start, t0);
+  EXPECT_EQ(SlowAlarm::runs[0].end, t0 + Seconds(10));
+  EXPECT_EQ(SlowAlarm::runs[1].start, SlowAlarm::runs[0].end);  // Behind it, not beside it.
+  EXPECT_FALSE(w.sim->Run(stub->Call(&SlowAlarm::Pending))->has_value());
 }
 
 TEST(DoFaults, O7InterleavesEventsAtAnInjectedAwait) {

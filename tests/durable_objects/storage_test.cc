@@ -28,25 +28,54 @@ class Scripted : public platform::DurableObject {
   platform::Env& env_;
 };
 
+using Names = std::vector<std::string>;
+
+// The `n`-th decision of `fault` at `site` fires, and no other fault does.
+emulator::FaultPlan FailAt(emulator::Fault fault, std::string site, std::int64_t n) {
+  emulator::FaultPlan plan(emulator::Profile::kStrict);
+  plan.Force({fault, std::move(site), n});
+  plan.set_forced_only(true);
+  return plan;
+}
+
 struct StorageTest : ::testing::Test {
-  Simulator sim{1};
-  DoWorld world{sim};
+  std::unique_ptr<Simulator> sim = std::make_unique<Simulator>(1);
+  std::unique_ptr<DoWorld> world;
   std::unique_ptr<platform::DurableObjectStub> stub;
 
   void Build(platform::DurableObjectBackend backend = platform::DurableObjectBackend::kSqlite,
-             std::string compatibility_date = "2026-01-01") {
-    world.registry().Register<Scripted>("Scripted", backend);
+             std::string compatibility_date = "2026-01-01",
+             std::optional<emulator::FaultPlan> faults = std::nullopt) {
+    if (faults) {
+      emulator::SimulatorOptions sim_options;
+      sim_options.faults = std::move(faults);
+      sim = std::make_unique<Simulator>(1, sim_options);
+    }
+    world = std::make_unique<DoWorld>(*sim);
+    world->registry().Register<Scripted>("Scripted", backend);
     emulator::DurableObjectOptions options;
     options.compatibility_date = compatibility_date;
-    world.AddNamespace("OBJ", "Scripted", options);
-    stub = world.Namespace("client", "OBJ").GetByName("one");
+    world->AddNamespace("OBJ", "Scripted", options);
+    stub = world->Namespace("client", "OBJ").GetByName("one");
   }
   // Runs `script` inside the object and returns the call's status.
   Status Run(Scripted::Script script) {
     Scripted::script = std::move(script);
-    auto result = sim.Run(stub->Call(&Scripted::Run));
-    if (!result.ok()) stub = world.Namespace("client", "OBJ").GetByName("one");
+    auto result = sim->Run(stub->Call(&Scripted::Run));
+    if (!result.ok()) stub = world->Namespace("client", "OBJ").GetByName("one");
     return result.ok() ? Status::Ok() : result.status();
+  }
+  // The keys in storage, as a new event lists them.
+  Names StoredKeys() {
+    static Names listed;
+    listed.clear();
+    EXPECT_TRUE(Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+                  auto entries = co_await s.storage().List();
+                  if (!entries.ok()) co_return entries.status();
+                  for (const auto& [key, value] : *entries) listed.push_back(key);
+                  co_return Status::Ok();
+                }).ok());
+    return listed;
   }
 };
 
@@ -96,8 +125,6 @@ TEST_F(StorageTest, MultiKeyCallsTakeAtMost128Keys) {
                 co_return Status::Ok();
               }).ok());
 }
-
-using Names = std::vector<std::string>;
 
 Names NamesOf(const Result<StorageEntries>& listed) {
   Names out;
@@ -342,23 +369,240 @@ TEST_F(StorageTest, DeleteAllRemovesKeysTablesAndFromFebruary2026TheAlarm) {
   }
 }
 
-// Checklist 57: writes made without an intervening await commit together.
-TEST_F(StorageTest, WritesWithoutAnInterveningAwaitCommitAtomically) {
-  Build();
+// Checklist 57: writes made without an intervening await commit together, so a failure of
+// that commit (fault O2 at do.storage.commit) loses both; committed one by one, `a` would stay.
+TEST_F(StorageTest, WritesWithoutAnInterveningAwaitCommitOrFailTogether) {
+  Build(platform::DurableObjectBackend::kSqlite, "2026-01-01",
+        FailAt(emulator::Fault::kO2ResetMidRequest, "do.storage.commit", 1));
+  const Status failed = Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+    auto kv = *s.storage().kv();
+    EXPECT_TRUE(kv->Put("a", Json(1)).ok());
+    EXPECT_TRUE(kv->Put("b", Json(2)).ok());
+    co_return Status::Ok();  // Both commit at the end of the event, and that commit fails.
+  });
+  EXPECT_EQ(failed.code(), Code::kUnavailable);
+  EXPECT_EQ(StoredKeys(), Names{});
   ASSERT_TRUE(Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
                 auto kv = *s.storage().kv();
                 EXPECT_TRUE(kv->Put("a", Json(1)).ok());
                 EXPECT_TRUE(kv->Put("b", Json(2)).ok());
-                co_return Status::Ok();  // Committed together at the end of the event.
-              }).ok());
-  ASSERT_TRUE(Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
-                std::vector<std::string> keys;
-                keys.emplace_back("a");
-                keys.emplace_back("b");
-                const auto both = co_await s.storage().Get(std::move(keys));
-                EXPECT_EQ(both->size(), 2u);
                 co_return Status::Ok();
               }).ok());
+  EXPECT_EQ(StoredKeys(), (Names{"a", "b"}));
+}
+
+// An await ends a group of coalesced writes: the writes before it commit on their own.
+TEST_F(StorageTest, WritesSeparatedByAnAwaitCommitSeparately) {
+  Build(platform::DurableObjectBackend::kSqlite, "2026-01-01",
+        FailAt(emulator::Fault::kO2ResetMidRequest, "do.storage.commit", 2));
+  const Status failed = Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+    auto kv = *s.storage().kv();
+    EXPECT_TRUE(kv->Put("a", Json(1)).ok());
+    EXPECT_TRUE((co_await s.storage().Sync()).ok());  // The first commit.
+    EXPECT_TRUE(kv->Put("b", Json(2)).ok());
+    co_return Status::Ok();  // The second commit, which fails.
+  });
+  EXPECT_EQ(failed.code(), Code::kUnavailable);
+  EXPECT_EQ(StoredKeys(), Names{"a"});
+}
+
+// Checklist 62: sync() completes once the writes made before it are durable, so a reset right
+// after it keeps them, while a write made after it and not yet committed is rolled back.
+TEST_F(StorageTest, SyncCompletesOnceEarlierWritesAreDurable) {
+  Build();
+  ASSERT_TRUE(Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+                auto kv = *s.storage().kv();
+                EXPECT_TRUE(kv->Put("before", Json(1)).ok());
+                EXPECT_TRUE((co_await s.storage().Sync()).ok());
+                EXPECT_TRUE(kv->Put("after", Json(2)).ok());
+                s.Abort("reset before the next commit");
+                co_return Status::Ok();
+              }).ok());
+  EXPECT_EQ(StoredKeys(), Names{"before"});
+}
+
+// sync() reports a write that could not be made durable (and the object resets).
+TEST_F(StorageTest, SyncFailsWhenTheWritesCannotBeMadeDurable) {
+  Build(platform::DurableObjectBackend::kSqlite, "2026-01-01",
+        FailAt(emulator::Fault::kO2ResetMidRequest, "do.storage.commit", 1));
+  static Status synced;
+  (void)Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+    EXPECT_TRUE((*s.storage().kv())->Put("k", Json(1)).ok());
+    synced = co_await s.storage().Sync();
+    co_return Status::Ok();
+  });
+  EXPECT_EQ(synced.code(), Code::kUnavailable);
+  EXPECT_EQ(StoredKeys(), Names{});
+  EXPECT_EQ(world->Find("OBJ")->stats().resets, 1);
+}
+
+// Checklist 62: on the SQLite backend deleteAll() is all or nothing. A reset that strikes after
+// the keys, tables and alarm were deleted but before the deletion committed (fault O2 at
+// do.storage.delete_all) leaves every one of them in place.
+TEST_F(StorageTest, DeleteAllIsAllOrNothing) {
+  Build(platform::DurableObjectBackend::kSqlite, "2026-02-24",
+        FailAt(emulator::Fault::kO2ResetMidRequest, "do.storage.delete_all", 1));
+  ASSERT_TRUE(Run([](platform::DurableObjectState& s, platform::Env& env) -> Task<Status> {
+                Json v = 1;
+                CFEMU_CO_RETURN_IF_ERROR(co_await s.storage().Put("k", std::move(v)));
+                auto sql = *s.storage().sql();
+                EXPECT_TRUE(sql->Exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)").ok());
+                co_return co_await s.storage().SetAlarm(env.clock().Now() + core::Hours(1));
+              }).ok());
+  const Status failed = Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+    co_return co_await s.storage().DeleteAll();
+  });
+  EXPECT_EQ(failed.code(), Code::kUnavailable);
+  EXPECT_EQ(sim->faults().FiredBySite().at("O2@do.storage.delete_all"), 1);
+  EXPECT_EQ(world->Find("OBJ")->stats().resets, 1);
+  ASSERT_TRUE(Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+                EXPECT_TRUE((*co_await s.storage().Get("k")).has_value());
+                auto rows = (*s.storage().sql())->Exec("SELECT count(*) FROM t");
+                EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+                if (rows.ok()) {
+                  EXPECT_EQ(std::get<std::int64_t>(rows->One()->values[0]), 1);
+                }
+                EXPECT_TRUE((*co_await s.storage().GetAlarm()).has_value());
+                co_return Status::Ok();
+              }).ok());
+  // Without the fault the same call deletes all of it.
+  ASSERT_TRUE(Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+                CFEMU_CO_RETURN_IF_ERROR(co_await s.storage().DeleteAll());
+                EXPECT_FALSE((*co_await s.storage().Get("k")).has_value());
+                EXPECT_FALSE((*s.storage().sql())->Exec("SELECT count(*) FROM t").ok());
+                EXPECT_FALSE((*co_await s.storage().GetAlarm()).has_value());
+                co_return Status::Ok();
+              }).ok());
+}
+
+// deleteAll() removes tables that reference each other, whatever order it drops them in.
+TEST_F(StorageTest, DeleteAllRemovesTablesLinkedByForeignKeys) {
+  Build();
+  ASSERT_TRUE(Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+                auto sql = *s.storage().sql();
+                EXPECT_TRUE(sql->Exec("CREATE TABLE parent (id INTEGER PRIMARY KEY); "
+                                      "CREATE TABLE child (id INTEGER PRIMARY KEY, "
+                                      "parent INTEGER REFERENCES parent(id)); "
+                                      "INSERT INTO parent VALUES (1); INSERT INTO child VALUES "
+                                      "(1, 1)")
+                                .ok());
+                const Status deleted = co_await s.storage().DeleteAll();
+                EXPECT_TRUE(deleted.ok()) << deleted.ToString();
+                auto tables = sql->Exec("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+                EXPECT_EQ(std::get<std::int64_t>(tables->One()->values[0]), 2);  // _cf_ only.
+                co_return Status::Ok();
+              }).ok());
+}
+
+// Checklist 63: rowsRead and rowsWritten follow D1's model (a row counts once, whether returned,
+// scanned or changed).
+TEST_F(StorageTest, SqlCursorsCountRowsReadAndWritten) {
+  Build();
+  ASSERT_TRUE(
+      Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+        auto sql = *s.storage().sql();
+        EXPECT_TRUE(sql->Exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT)").ok());
+        auto insert = sql->Exec("INSERT INTO t (name) VALUES ('a'), ('b'), ('c'), ('d')");
+        EXPECT_EQ(insert->rows_read(), 0);
+        EXPECT_EQ(insert->rows_written(), 4);
+        auto scan = sql->Exec("SELECT name FROM t");
+        EXPECT_EQ(scan->rows_read(), 4);
+        EXPECT_EQ(scan->rows_written(), 0);
+        auto by_key = sql->Exec("SELECT name FROM t WHERE id = ?", std::int64_t{2});
+        EXPECT_EQ(by_key->rows_read(), 1);
+        auto update = sql->Exec("UPDATE t SET name = 'z' WHERE id <= 3");
+        EXPECT_EQ(update->rows_read(), 3);
+        EXPECT_EQ(update->rows_written(), 3);
+        auto remove = sql->Exec("DELETE FROM t WHERE id = 4");
+        EXPECT_EQ(remove->rows_read(), 1);
+        EXPECT_EQ(remove->rows_written(), 1);
+        co_return Status::Ok();
+      }).ok());
+}
+
+std::string Placeholders(int n) {
+  std::string sql = "SELECT ?";
+  for (int i = 1; i < n; ++i) sql += "+?";
+  return sql + " AS total";
+}
+
+// Checklist 63: D1's limits hold for Durable Object SQL, refused with the texts D1 shows after
+// its "D1_ERROR: " prefix (D1 runs on the same SQLite API).
+TEST_F(StorageTest, SqlRefusesWhatD1RefusesWithD1sTexts) {
+  Build();
+  ASSERT_TRUE(
+      Run([](platform::DurableObjectState& s, platform::Env&) -> Task<Status> {
+        auto sql = *s.storage().sql();
+        const std::string prefix = "SELECT '";
+        const std::string suffix = "' AS s";
+        const std::size_t fill = 100'000 - prefix.size() - suffix.size();
+        auto fits = sql->Exec(prefix + std::string(fill, 'x') + suffix);
+        EXPECT_TRUE(fits.ok()) << fits.status().ToString();
+        auto too_long = sql->Exec(prefix + std::string(fill + 1, 'x') + suffix);
+        EXPECT_EQ(too_long.code(), Code::kTooLarge);
+        EXPECT_EQ(too_long.status().message(), "statement too long: SQLITE_TOOBIG");
+        // workerd prepares the whole text at once: two statements that fit alone do not together.
+        auto together = sql->Exec("SELECT 1; " + prefix + std::string(fill, 'x') + suffix);
+        EXPECT_EQ(together.status().message(), "statement too long: SQLITE_TOOBIG");
+        std::vector<platform::D1Param> hundred(100, platform::D1Param(std::int64_t{1}));
+        auto total = sql->Exec(Placeholders(100), std::move(hundred));
+        EXPECT_TRUE(total.ok()) << total.status().ToString();
+        if (total.ok()) {
+          EXPECT_EQ(std::get<std::int64_t>(total->One()->values[0]), 100);
+        }
+        std::vector<platform::D1Param> more(101, platform::D1Param(std::int64_t{1}));
+        auto refused = sql->Exec(Placeholders(101), std::move(more));
+        EXPECT_EQ(refused.code(), Code::kTooLarge);
+        EXPECT_EQ(refused.status().message(), "too many SQL variables: SQLITE_ERROR");
+        std::vector<platform::D1Param> unused(101, platform::D1Param(std::int64_t{1}));
+        auto extra = sql->Exec("SELECT 1", std::move(unused));
+        EXPECT_EQ(extra.status().message(), "too many SQL variables: SQLITE_ERROR");
+        co_return Status::Ok();
+      }).ok());
+}
+
+// Checklist 55: a storage read closes the input gate, so another event waits for it, unless
+// the read passes allowConcurrency.
+class Reader : public platform::DurableObject {
+ public:
+  static inline Names events;
+  using DurableObject::DurableObject;
+  Task<Result<bool>> Read(bool allow_concurrency) {
+    events.push_back("read");
+    platform::StorageGetOptions options;
+    options.allow_concurrency = allow_concurrency;
+    auto value = co_await storage().Get("k", options);
+    if (!value.ok()) co_return value.status();
+    events.push_back("read done");
+    co_return true;
+  }
+  Task<Result<bool>> Mark() {
+    events.push_back("mark");
+    co_return true;
+  }
+};
+
+TEST(InputGate, AReadHoldsTheGateUnlessItAllowsConcurrency) {
+  static const Names kHeld = {"read", "read done", "mark"};
+  static const Names kAllowed = {"read", "mark", "read done"};
+  for (const bool allow : {false, true}) {
+    Simulator sim(1);
+    // A read that takes 10 ms, so that another event could start meanwhile.
+    sim.latency().Configure("do.storage.get",
+                            emulator::LatencyDist::Constant(core::Milliseconds(10)));
+    DoWorld world(sim);
+    Reader::events.clear();
+    world.registry().Register<Reader>("Reader");
+    world.AddNamespace("READER", "Reader");
+    auto reader = world.Namespace("client", "READER").GetByName("r");
+    auto other = world.Namespace("client", "READER").GetByName("r");  // No E-order between them.
+    std::vector<Task<Result<bool>>> calls;
+    calls.push_back(reader->Call(&Reader::Read, allow));
+    calls.push_back(other->Call(&Reader::Mark));
+    const auto results = sim.Run(core::WhenAll(std::move(calls)));
+    EXPECT_TRUE(results[0].ok() && results[1].ok());
+    EXPECT_EQ(Reader::events, allow ? kAllowed : kHeld) << "allow_concurrency=" << allow;
+  }
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The broker on disk: a restart finds every message in the state it was in (checklist item 67's
 // counterpart for Queues; the kill -9 test of `serve` builds on it).
 #include <filesystem>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -24,27 +25,82 @@ struct PersistTest : ::testing::Test {
   }
 };
 
+// The consumer of "jobs": one retry, then the dead letter queue "dead".
+platform::ConsumerSpec JobsConsumer(platform::QueueHandler handler) {
+  platform::ConsumerSpec jobs = PushConsumer("jobs", std::move(handler));
+  jobs.max_retries = 1;
+  jobs.dead_letter_queue = "dead";
+  return jobs;
+}
+
+// Before the restart: {"n": 0} exhausts its retries into a dead letter queue that has no
+// consumer, {"n": 1} waits on a 600 s retry delay, {"n": 9} on a 600 s send delay, and two more
+// are stored, not yet delivered.
 TEST_F(PersistTest, StoredDelayedAndDeadLetteredMessagesSurviveARestart) {
   platform::EnvSpec spec = OneQueue("jobs");
   spec.queues.push_back({"dead"});
+  Instant retry_not_before;
+  Instant dead_sent_at;
+  emulator::SimulatorOptions restart;
   {
     Simulator sim(1);
-    World world(sim, spec, Options());
+    Recorder recorder;
+    platform::EnvSpec before = spec;
+    const BatchScript retry = [](platform::MessageBatch& batch) {
+      for (auto& m : batch.messages()) {
+        if (NumberOf(m.body()) == 0) m.Retry();
+        if (NumberOf(m.body()) == 1) m.Retry(platform::RetryOptions(600));
+      }
+      return Status::Ok();
+    };
+    before.consumers.push_back(JobsConsumer(RecordingHandler(recorder, retry)));
+    World world(sim, before, Options());
     SendNumbers(sim, world.EnvFor("p"), 2);
+    ASSERT_TRUE(sim.RunFor(Seconds(30)).ok());
+    ASSERT_EQ(recorder.seen.size(), 3u);
+    std::map<int, std::string> ids;
+    for (const auto& seen : recorder.seen) ids[NumberOf(seen.body)] = seen.id;
+    ASSERT_EQ(recorder.AttemptsOf(ids[0]), (std::vector<int>{1, 2}));  // Then dead-lettered.
+    ASSERT_EQ(recorder.AttemptsOf(ids[1]), std::vector<int>{1});       // Then retried in 600 s.
+    retry_not_before = recorder.TimesOf(ids[1]).front() + Seconds(600);
+    dead_sent_at = recorder.seen[0].timestamp;
+    ASSERT_EQ(world.queues().Find("jobs")->stats().dead_lettered, 1);
+    ASSERT_EQ(world.queues().Find("dead")->Metrics().backlog_count, 1);
+    ASSERT_EQ(world.queues().Find("jobs")->Metrics().backlog_count, 1);  // The retry waits.
     ASSERT_TRUE(
         Send(sim, world.EnvFor("p"), Json{{"n", 9}}, platform::SendOptions::Delay(600)).ok());
-  }
-  Simulator sim(2);
+    ASSERT_TRUE(Send(sim, world.EnvFor("p"), Json{{"n", 5}}).ok());
+    ASSERT_TRUE(Send(sim, world.EnvFor("p"), Json{{"n", 6}}).ok());
+    ASSERT_EQ(recorder.seen.size(), 3u);  // The last two are stored, not delivered.
+    restart.start = sim.now() + core::Minutes(1);  // The clock moves on while it is down.
+  }  // The process stops here.
+  Simulator sim(2, restart);
   Recorder recorder;
-  spec.consumers.push_back(PushConsumer("jobs", RecordingHandler(recorder)));
+  Recorder dead;
+  spec.consumers.push_back(JobsConsumer(RecordingHandler(recorder)));
+  spec.consumers.push_back(PushConsumer("dead", RecordingHandler(dead), "dlq"));
   World world(sim, spec, Options());
-  EXPECT_EQ(world.queues().Find("jobs")->Metrics().backlog_count, 3);
+  EXPECT_EQ(world.queues().Find("jobs")->Metrics().backlog_count, 4);
+  EXPECT_EQ(world.queues().Find("dead")->Metrics().backlog_count, 1);
   ASSERT_TRUE(sim.RunFor(Seconds(10)).ok());
-  EXPECT_EQ(recorder.seen.size(), 2u);  // The delayed one still waits.
+  ASSERT_EQ(recorder.seen.size(), 2u);  // The stored ones; the delayed and retried ones wait.
+  EXPECT_EQ(NumberOf(recorder.seen[0].body), 5);
+  EXPECT_EQ(NumberOf(recorder.seen[1].body), 6);
+  ASSERT_EQ(dead.seen.size(), 1u);  // The dead-lettered message, intact.
+  EXPECT_EQ(NumberOf(dead.seen[0].body), 0);
+  EXPECT_EQ(dead.seen[0].timestamp, dead_sent_at);
+  EXPECT_EQ(dead.seen[0].attempts, 1);
   ASSERT_TRUE(sim.RunUntilIdle().ok());
-  ASSERT_EQ(recorder.seen.size(), 3u);
-  EXPECT_EQ(NumberOf(recorder.seen[2].body), 9);
+  ASSERT_EQ(recorder.seen.size(), 4u);
+  std::map<int, Seen> late;
+  for (std::size_t i = 2; i < 4; ++i) late[NumberOf(recorder.seen[i].body)] = recorder.seen[i];
+  ASSERT_EQ(late.count(1), 1u);
+  ASSERT_EQ(late.count(9), 1u);
+  EXPECT_EQ(late[1].attempts, 2);  // The retry kept its attempt count...
+  EXPECT_GE(late[1].at, retry_not_before);  // ...and its delay.
+  EXPECT_EQ(late[9].attempts, 1);
   EXPECT_EQ(world.queues().Find("jobs")->Metrics().backlog_count, 0);
+  EXPECT_EQ(world.queues().Find("dead")->Metrics().backlog_count, 0);
 }
 
 TEST_F(PersistTest, AnInvocationCutShortByTheRestartCountsAsAFailedAttempt) {
