@@ -273,16 +273,26 @@ Status DurableObjectService::SetAlarm(ObjectInstance& instance, std::optional<In
     alarm.set_while_running = at.has_value();
     alarm.deleted_while_running = !at.has_value();
   }
-  if (at) ScheduleAlarm(instance.id().ToString(), *at);
+  if (at) {
+    ScheduleAlarm(instance.id().ToString(), *at);
+  } else if (alarm.timer) {
+    alarm.timer->Cancel("alarm deleted");
+    alarm.timer.reset();
+  }
   return Status::Ok();
 }
 
 void DurableObjectService::ScheduleAlarm(const std::string& id, Instant at) {
-  host_.Spawn(AlarmTimer(id, at, alarms_[id].generation));
+  AlarmState& alarm = alarms_[id];
+  if (alarm.timer) alarm.timer->Cancel("alarm superseded");
+  alarm.timer = core::MakeCancelToken();
+  host_.Spawn(AlarmTimer(id, at, alarm.generation, alarm.timer));
 }
 
-Task<void> DurableObjectService::AlarmTimer(std::string id, Instant at, std::uint64_t generation) {
-  (void)co_await host_.SleepUntil(at, core::TimerKind::kForeground, nullptr);
+Task<void> DurableObjectService::AlarmTimer(std::string id, Instant at, std::uint64_t generation,
+                                            core::CancelToken timer) {
+  const Status slept = co_await host_.SleepUntil(at, core::TimerKind::kForeground, timer);
+  if (!slept.ok()) co_return;  // Superseded or deleted: the new timer (if any) takes over.
   AlarmState& alarm = alarms_[id];
   // Superseded, deleted, or queued behind a running alarm (which reschedules it when done).
   if (alarm.generation != generation || !alarm.scheduled || alarm.running) co_return;

@@ -106,7 +106,8 @@ class DurableObjectService {
   DurableObjectService(Host& host, DurableObjectOptions options, InvocationEnvFactory factory);
   core::Status RestorePersistedAlarms();
   void ScheduleAlarm(const std::string& id, core::Instant at);
-  core::Task<void> AlarmTimer(std::string id, core::Instant at, std::uint64_t generation);
+  core::Task<void> AlarmTimer(std::string id, core::Instant at, std::uint64_t generation,
+                             core::CancelToken timer);
   core::Task<void> RunAlarm(std::string id);
 
   struct AlarmState {
@@ -116,6 +117,9 @@ class DurableObjectService {
     bool set_while_running = false;
     int retry_count = 0;
     std::uint64_t generation = 0;
+    // Wakes the timer of the scheduled alarm early when it is superseded or deleted, so a
+    // replaced alarm does not keep the world busy until its old time.
+    core::CancelToken timer;
   };
 
   Host& host_;
