@@ -60,6 +60,10 @@ class WorldEnv final : public platform::Env {
   std::string_view actor() const override { return scope_.actor(); }
   std::string_view compatibility_date() const override { return world_.spec().compatibility_date; }
   core::CancelToken cancel_token() const override { return scope_.token(); }
+  bool tracing() const override { return world_.host().trace().enabled(); }
+  void Trace(const core::TraceEvent& event) override {
+    world_.host().trace().Emit(scope_.actor(), event);
+  }
   void runtime_owner(const std::shared_ptr<WorldEnv>& self) { runtime_.set_owner(self); }
 
  private:

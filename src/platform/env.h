@@ -12,6 +12,7 @@
 #include "src/core/cancel.h"
 #include "src/core/limits.h"
 #include "src/core/runtime.h"
+#include "src/core/trace.h"
 #include "src/platform/queue.h"
 #include "src/platform/scheduled.h"
 
@@ -112,6 +113,10 @@ class Env {
   virtual std::string_view compatibility_date() const = 0;
   // The invocation's cancel token; null outside an invocation.
   virtual core::CancelToken cancel_token() const = 0;
+  // The run's trace, for code above the platform (the job engine) to record its own events
+  // under this actor's label. Test tracing() before building an event: it costs time.
+  virtual bool tracing() const { return false; }
+  virtual void Trace(const core::TraceEvent& /*event*/) {}
 
  protected:
   static Status NotBound(std::string_view kind, std::string_view binding) {

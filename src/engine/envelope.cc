@@ -1,0 +1,115 @@
+#include "src/engine/envelope.h"
+
+#include <charconv>
+#include <string>
+
+#include "src/engine/queue_config.h"
+
+namespace cfemu::engine {
+
+using Json = nlohmann::json;
+
+Json EncodeEnvelope(const Envelope& envelope) {
+  Json out = {{"p", kProtocol},
+              {"q", envelope.queue},
+              {"id", envelope.id},
+              {"gen", envelope.gen},
+              {"at", envelope.at}};
+  if (envelope.group) out["g"] = *envelope.group;
+  return out;
+}
+
+namespace {
+
+DecodedEnvelope Foreign(std::string reason) {
+  DecodedEnvelope out;
+  out.kind = EnvelopeKind::kForeign;
+  out.reason = std::move(reason);
+  return out;
+}
+
+// "cfq/<major>" -> major, or 0 when the text is not of that form.
+int ProtocolMajor(std::string_view protocol) {
+  if (protocol.rfind("cfq/", 0) != 0) return 0;
+  std::string_view digits = protocol.substr(4);
+  const auto dot = digits.find('.');
+  if (dot != std::string_view::npos) digits = digits.substr(0, dot);
+  int major = 0;
+  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), major);
+  if (error != std::errc() || end != digits.data() + digits.size()) return 0;
+  return major;
+}
+
+bool IsInt(const Json& value) { return value.is_number_integer() || value.is_number_unsigned(); }
+
+}  // namespace
+
+DecodedEnvelope DecodeEnvelope(const platform::Body& body) {
+  const Json* json = std::get_if<Json>(&body);
+  Json parsed;
+  if (json == nullptr) {
+    // A text body may still carry JSON (a producer that sent with content type text).
+    const auto* text = std::get_if<platform::Text>(&body);
+    if (text == nullptr) return Foreign("not a JSON body");
+    parsed = Json::parse(text->value, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) return Foreign("not a JSON body");
+    json = &parsed;
+  }
+  if (!json->is_object()) return Foreign("not a JSON object");
+  const auto p = json->find("p");
+  if (p == json->end() || !p->is_string()) return Foreign("no protocol field 'p'");
+  const int major = ProtocolMajor(p->get<std::string>());
+  if (major == 0) return Foreign("unknown protocol '" + p->get<std::string>() + "'");
+  if (major > 1) {
+    DecodedEnvelope out;
+    out.kind = EnvelopeKind::kNewerMajor;
+    out.reason = "protocol " + p->get<std::string>() + " is newer than cfq/1";
+    return out;
+  }
+  const auto q = json->find("q");
+  const auto id = json->find("id");
+  const auto gen = json->find("gen");
+  const auto at = json->find("at");
+  if (q == json->end() || !q->is_string() || !ValidateQueueName(q->get<std::string>()).ok()) {
+    return Foreign("malformed envelope: bad queue 'q'");
+  }
+  if (id == json->end() || !id->is_string() || id->get<std::string>().empty() ||
+      id->get<std::string>().size() > 255) {
+    return Foreign("malformed envelope: bad job id 'id'");
+  }
+  if (gen == json->end() || !IsInt(*gen) || gen->get<std::int64_t>() < 1) {
+    return Foreign("malformed envelope: bad generation 'gen'");
+  }
+  if (at == json->end() || !IsInt(*at)) return Foreign("malformed envelope: bad time 'at'");
+  DecodedEnvelope out;
+  out.kind = EnvelopeKind::kValid;
+  out.envelope.queue = q->get<std::string>();
+  out.envelope.id = id->get<std::string>();
+  out.envelope.gen = gen->get<std::int64_t>();
+  out.envelope.at = at->get<std::int64_t>();
+  const auto g = json->find("g");
+  if (g != json->end()) {
+    if (!g->is_string()) return Foreign("malformed envelope: bad group 'g'");
+    out.envelope.group = g->get<std::string>();
+  }
+  return out;
+}
+
+std::string BodyText(const platform::Body& body) {
+  if (const auto* json = std::get_if<Json>(&body)) {
+    return json->dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
+  if (const auto* text = std::get_if<platform::Text>(&body)) return text->value;
+  const core::Bytes* bytes = nullptr;
+  if (const auto* raw = std::get_if<core::Bytes>(&body)) bytes = raw;
+  if (const auto* blob = std::get_if<platform::V8Blob>(&body)) bytes = &blob->bytes;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "hex:";
+  for (std::uint8_t byte : *bytes) {
+    out += kHex[byte >> 4];
+    out += kHex[byte & 15];
+  }
+  return out;
+}
+
+}  // namespace cfemu::engine

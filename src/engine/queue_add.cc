@@ -1,0 +1,426 @@
+// Queue::Add and Queue::AddBulk (engine-spec.md §4.1, §4.8, §7.1 A1-A9, B1-B3).
+#include <algorithm>
+#include <map>
+
+#include "src/engine/job_insert.h"
+#include "src/engine/job_row.h"
+#include "src/engine/job_store.h"
+#include "src/engine/queue.h"
+#include "src/engine/sql.h"
+#include "src/engine/transitions.h"
+
+namespace cfemu::engine {
+
+using core::Result;
+using core::Status;
+using core::Task;
+using sql::D1Param;
+
+std::string NewJobId(core::Random& random) {
+  std::string hex = random.Hex(16);
+  hex[12] = '4';                                   // Version 4.
+  hex[16] = "89ab"[std::string("0123456789abcdef").find(hex[16]) & 3];  // Variant 10xx.
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
+}
+
+namespace {
+
+constexpr std::size_t kBulkChunkJobs = 500;
+constexpr std::size_t kBulkChunkBytes = 1'500'000;
+
+Status CheckName(const std::string& name) {
+  if (name.empty()) return Status::InvalidArgument("a job needs a non-empty name");
+  if (name.size() > 1024) return Status::InvalidArgument("a job name is at most 1,024 bytes");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<NewRow> PrepareRow(EngineContext& context, const QueueConfig& config, std::string name,
+                          const Json& data, const JobOptions& given, std::int64_t now,
+                          bool known_paused) {
+  CFEMU_RETURN_IF_ERROR(CheckName(name));
+  NewRow row;
+  row.options = MergeJobOptions(config.default_job_options, given);
+  CFEMU_RETURN_IF_ERROR(ValidateJobOptions(row.options));
+  if (data.is_discarded()) return Status::InvalidArgument("job data must be a JSON value");
+  row.data = sql::Dump(data);
+  const std::int64_t size_limit = row.options.size_limit.value_or(config.size_limit);
+  if (static_cast<std::int64_t>(row.data.size()) > size_limit) {
+    return Status::TooLarge("job data is " + std::to_string(row.data.size()) +
+                            " bytes of JSON, over the limit of " + std::to_string(size_limit));
+  }
+  row.id = row.options.job_id ? *row.options.job_id : NewJobId(context.random);
+  row.name = std::move(name);
+  row.opts = sql::Dump(JobOptionsToJson(row.options));
+  row.now = now;
+  row.placement = Place(row.options.priority, row.options.lifo, now + row.options.delay_ms, now,
+                        config, known_paused);
+  // FIFO by creation time; LIFO is newest first (BullMQ ignores lifo with a priority).
+  row.order_key = row.options.lifo && row.options.priority == 0 ? -now : now;
+  return row;
+}
+
+namespace {
+
+// The column values of a new row, in the order of kInsertColumns.
+constexpr std::string_view kInsertColumns =
+    "queue, id, name, data, opts, state, priority, lifo, order_key, group_key, gen, "
+    "available_at, dispatch_at, dispatch_deadline, attempts_max, parent_queue, parent_id, "
+    "parent_policy, dedup_id, add_token, created_at, scheduler_id, pending_deps";
+
+std::vector<D1Param> InsertValues(const std::string& queue, const NewRow& row,
+                                  const std::string& add_token) {
+  const JobOptions& o = row.options;
+  const std::string policy(ParentPolicyName(o.parent_policy()));
+  return {queue,
+          row.id,
+          row.name,
+          row.data,
+          row.opts,
+          std::string(row.waiting_children ? "waiting-children"
+                                           : JobStateName(row.placement.state)),
+          static_cast<std::int64_t>(o.priority),
+          static_cast<std::int64_t>(o.lifo ? 1 : 0),
+          row.order_key,
+          o.group_key ? D1Param(*o.group_key) : D1Param(nullptr),
+          std::int64_t{1},
+          row.placement.available_at,
+          sql::Nullable(row.placement.dispatch_at),
+          sql::Nullable(row.placement.dispatch_deadline),
+          static_cast<std::int64_t>(o.attempts),
+          o.parent ? D1Param(o.parent->queue) : D1Param(nullptr),
+          o.parent ? D1Param(o.parent->id) : D1Param(nullptr),
+          policy.empty() ? D1Param(nullptr) : D1Param(policy),
+          o.deduplication ? D1Param(o.deduplication->id) : D1Param(nullptr),
+          add_token,
+          row.now,
+          sql::Nullable(row.scheduler_id),
+          static_cast<std::int64_t>(row.pending_deps)};
+}
+
+// The `added` event and the initial state's event of every row of this add (by add token).
+constexpr std::string_view kAddedEventsSql =
+    "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, e.value, ?, "
+    "CASE WHEN e.key = 0 THEN json_object('name', c.name, 'epoch', c.epoch, 'gen', c.gen) "
+    "WHEN c.state = 'delayed' THEN json_object('delay', c.available_at - c.created_at, "
+    "'epoch', c.epoch, 'gen', c.gen) ELSE json_object('epoch', c.epoch, 'gen', c.gen) END "
+    "FROM json_each(?) j JOIN cfq_jobs c ON c.queue = ? AND c.id = j.value, "
+    "json_each(json_array('added', CASE c.state WHEN 'delayed' THEN 'delayed' "
+    "WHEN 'waiting-children' THEN 'waiting-children' ELSE 'waiting' END)) e "
+    "WHERE c.add_token = ? ORDER BY j.key, e.key";
+
+// A1-A4 (and A2 for debounce-replace), placed before the insert.
+void AppendDedupeBefore(sql::Batch& batch, const std::string& queue, const NewRow& row) {
+  const Dedup& d = *row.options.deduplication;
+  const std::int64_t now = row.now;
+  const bool simple = !d.ttl_ms;
+  const std::string mode = simple ? "simple" : (d.extend || d.replace) ? "debounce" : "throttle";
+  if (!simple) {  // A1: an expired key is gone.
+    batch.Add(
+        "DELETE FROM cfq_dedupe WHERE queue = ? AND dedup_id = ? AND expires_at IS NOT NULL "
+        "AND expires_at <= ?",
+        queue, d.id, now);
+  }
+  if (d.replace) {  // A2: the keyed job, still delayed, is replaced (T27).
+    const std::string keyed =
+        "SELECT job_id FROM cfq_dedupe WHERE queue = ? AND dedup_id = ? AND job_id <> ?";
+    batch.Add(
+        "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, e.value, "
+        "?, json_object('prev', 'delayed', 'deduplicationId', ?, 'deduplicatedJobId', ?, "
+        "'epoch', c.epoch, 'gen', c.gen) FROM cfq_jobs c, json_each('[\"removed\","
+        "\"deduplicated\"]') e WHERE c.queue = ? AND c.state = 'delayed' AND c.id = (" + keyed +
+            ") ORDER BY e.key",
+        now, d.id, row.id, queue, queue, d.id, row.id);
+    batch.Add("DELETE FROM cfq_jobs WHERE queue = ? AND state = 'delayed' AND id = (" + keyed +
+                  ")",
+              queue, queue, d.id, row.id);
+  }
+  // A3: the key, taken over when its job vanished (or, in simple mode, finished).
+  const std::string finished = simple ? " AND finished_at IS NULL" : "";
+  batch.Add(
+      "INSERT INTO cfq_dedupe (queue, dedup_id, job_id, mode, expires_at, created_at) VALUES "
+      "(?, ?, ?, ?, ?, ?) ON CONFLICT (queue, dedup_id) DO UPDATE SET job_id = excluded.job_id, "
+      "mode = excluded.mode, expires_at = excluded.expires_at, created_at = excluded.created_at "
+      "WHERE NOT EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = cfq_dedupe.queue AND "
+      "id = cfq_dedupe.job_id" + finished + ")",
+      queue, d.id, row.id, mode, simple ? D1Param(nullptr) : D1Param(now + *d.ttl_ms), now);
+  if (d.extend) {  // A4: a hit pushes the key's expiry.
+    batch.Add(
+        "UPDATE cfq_dedupe SET expires_at = ? WHERE queue = ? AND dedup_id = ? AND job_id <> ?",
+        now + *d.ttl_ms, queue, d.id, row.id);
+  }
+}
+
+// A5-A9 for one row; returns the index of the final select (the winning row + add_token).
+std::size_t AppendAdd(sql::Batch& batch, const std::string& queue, const NewRow& row,
+                      const std::string& add_token) {
+  const JobOptions& o = row.options;
+  if (o.deduplication) AppendDedupeBefore(batch, queue, row);
+  std::string where = "WHERE 1";
+  std::vector<D1Param> params = InsertValues(queue, row, add_token);
+  if (o.deduplication) {
+    where += " AND (SELECT job_id FROM cfq_dedupe WHERE queue = ? AND dedup_id = ?) = ?";
+    params.insert(params.end(), {queue, o.deduplication->id, row.id});
+  }
+  if (o.parent) {
+    where +=
+        " AND EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ? AND "
+        "state = 'waiting-children')";
+    params.insert(params.end(), {o.parent->queue, o.parent->id});
+  }
+  batch.AddParams("INSERT INTO cfq_jobs (" + std::string(kInsertColumns) +
+                      ") SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? " +
+                      where + " ON CONFLICT (queue, id) DO NOTHING",
+                  std::move(params));
+  const std::string ours =
+      "EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ? AND add_token = ?)";
+  if (o.parent) {  // A6: the dependency edge and the parent's count.
+    batch.Add(
+        "INSERT INTO cfq_deps (parent_queue, parent_id, child_queue, child_id, status, policy, "
+        "updated_at) SELECT ?, ?, ?, ?, 'pending', ?, ? WHERE " + ours,
+        o.parent->queue, o.parent->id, queue, row.id,
+        o.parent_policy() == ParentPolicy::kNone
+            ? D1Param(nullptr)
+            : D1Param(std::string(ParentPolicyName(o.parent_policy()))),
+        row.now, queue, row.id, add_token);
+    batch.Add("UPDATE cfq_jobs SET pending_deps = pending_deps + 1 WHERE queue = ? AND id = ? AND " +
+                  ours,
+              o.parent->queue, o.parent->id, queue, row.id, add_token);
+  }
+  batch.Add(std::string(kAddedEventsSql), row.now, "[" + sql::Dump(row.id) + "]", queue,
+            add_token);  // A7.
+  // A8: the duplicate's events, when this add inserted nothing.
+  batch.Add(
+      "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT ?, ?, 'duplicated', ?, "
+      "json_object('jobId', ?) WHERE NOT " + ours +
+          " AND EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ?)",
+      queue, row.id, row.now, row.id, queue, row.id, add_token, queue, row.id);
+  if (o.deduplication) {
+    batch.Add(
+        "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT ?, k.job_id, "
+        "'deduplicated', ?, json_object('jobId', k.job_id, 'deduplicationId', ?, "
+        "'deduplicatedJobId', ?) FROM cfq_dedupe k WHERE k.queue = ? AND k.dedup_id = ? AND "
+        "k.job_id <> ?",
+        queue, row.now, o.deduplication->id, row.id, queue, o.deduplication->id, row.id);
+    return batch.Add("SELECT " + std::string(kJobColumns) +
+                         ", add_token FROM cfq_jobs WHERE queue = ? AND id = coalesce((SELECT "
+                         "job_id FROM cfq_dedupe WHERE queue = ? AND dedup_id = ?), ?)",
+                     queue, queue, o.deduplication->id, row.id);
+  }
+  return batch.Add("SELECT " + std::string(kJobColumns) +
+                       ", add_token FROM cfq_jobs WHERE queue = ? AND id = ?",
+                   queue, row.id);  // A9.
+}
+
+Result<Job> WinningRow(const platform::D1Result& result, const std::string& add_token,
+                       const NewRow& row) {
+  if (result.results.empty()) {
+    if (row.options.parent) {
+      return Status::FailedPrecondition("parent job " + row.options.parent->queue + ":" +
+                                        row.options.parent->id +
+                                        " does not exist or is not waiting for children");
+    }
+    return Status::Unknown("the added job was not found after its batch");
+  }
+  const auto& values = result.results.front().values;
+  Job job = JobFromValues(values);
+  job.is_new = sql::Str(values.at(kJobColumnCount)) == add_token;
+  return job;
+}
+
+// The KV pause hint (best effort: a stale value only moves a send to the dispatcher or back).
+Task<bool> PauseHint(EngineContext& context, std::string queue) {
+  if (!context.config.kv_pause_hint || context.kv == nullptr) co_return false;
+  auto value = co_await context.kv->Get("cfq:paused:" + queue);
+  if (!value.ok() || !value->has_value()) co_return false;
+  const auto* text = std::get_if<std::string>(&**value);
+  co_return text != nullptr && *text == "1";
+}
+
+}  // namespace
+
+Task<void> DispatchNewRows(EngineContext& context, const QueueConfig& config,
+                           const std::vector<Job>& jobs, const std::vector<Placement>& placements,
+                           std::int64_t now) {
+  std::vector<OutgoingEnvelope> out;
+  std::map<std::string, std::int64_t> kicks;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const Job& job = jobs[i];
+    if (!job.is_new) continue;
+    if (job.dispatch_at) {
+      Envelope envelope{job.queue_name, job.id, job.gen, job.available_at, job.group_key};
+      out.emplace_back(std::move(envelope), EnvelopeDelaySeconds(job.available_at, now, config));
+    } else if (placements[i].needs_dispatcher) {
+      auto [it, inserted] = kicks.emplace(job.queue_name, job.available_at);
+      if (!inserted) it->second = std::min(it->second, job.available_at);
+    }
+  }
+  if (!out.empty()) {
+    const Status sent = co_await SendEnvelopes(context, std::move(out));
+    (void)sent;  // The rows are dispatched: R-LOST resends what did not go out.
+  }
+  for (const auto& [queue, at] : kicks) {
+    const Status kicked = co_await KickCoordinator(context, queue, at);
+    (void)kicked;  // The cron tick kicks queues with undispatched due rows (R-DISPATCH).
+  }
+}
+
+Task<Result<Job>> Queue::Add(std::string name, Json data, JobOptions options) {
+  EngineContext& context = *context_;
+  auto config = co_await QueueConfigFor(context, name_);
+  if (!config.ok()) co_return config.status();
+  const bool hint = co_await PauseHint(context, name_);
+  const std::int64_t now = context.NowMs();
+  auto row = PrepareRow(context, *config, std::move(name), data, options, now, hint);
+  if (!row.ok()) co_return row.status();
+  const std::string add_token = context.random.Hex(8);
+  sql::Batch batch(*context.db);
+  const std::size_t select = AppendAdd(batch, name_, *row, add_token);
+  auto results = co_await batch.Run("add");
+  if (!results.ok()) co_return SchemaMissingOr(results.status());
+  auto job = WinningRow(results->at(select), add_token, *row);
+  if (!job.ok()) co_return job.status();
+  if (context.tracing()) {
+    context.Trace(core::TraceEvent("engine.added")
+                      .Str("queue", name_)
+                      .Str("job", job->id)
+                      .Bool("new", job->is_new)
+                      .Str("state", std::string(JobStateName(job->state))));
+  }
+  std::vector<Job> jobs{*job};
+  std::vector<Placement> placements{row->placement};
+  co_await DispatchNewRows(context, *config, jobs, placements, now);
+  co_return std::move(*job);
+}
+
+void AppendInsertRows(sql::Batch& batch, const std::string& queue,
+                      const std::vector<const NewRow*>& rows, const std::string& add_token,
+                      const InsertGuard* guard, bool fail_on_conflict) {
+  if (rows.empty()) return;
+  Json values = Json::array();
+  Json ids = Json::array();
+  for (const NewRow* row : rows) {
+    const Placement& p = row->placement;
+    const JobOptions& o = row->options;
+    values.push_back(Json::array(
+        {row->id, row->name, row->data, row->opts,
+         std::string(row->waiting_children ? "waiting-children" : JobStateName(p.state)),
+         o.priority, o.lifo ? 1 : 0, row->order_key,
+         o.group_key ? Json(*o.group_key) : Json(nullptr), p.available_at,
+         p.dispatch_at ? Json(*p.dispatch_at) : Json(nullptr),
+         p.dispatch_deadline ? Json(*p.dispatch_deadline) : Json(nullptr), o.attempts,
+         row->scheduler_id ? Json(*row->scheduler_id) : Json(nullptr), row->pending_deps,
+         o.parent ? Json(o.parent->queue) : Json(nullptr),
+         o.parent ? Json(o.parent->id) : Json(nullptr),
+         o.parent_policy() == ParentPolicy::kNone
+             ? Json(nullptr)
+             : Json(std::string(ParentPolicyName(o.parent_policy())))}));
+    ids.push_back(row->id);
+  }
+  const std::int64_t now = rows.front()->now;
+  std::vector<D1Param> params{queue, add_token, now, sql::Dump(values)};
+  std::string where = "1";
+  if (guard != nullptr) {
+    where = guard->sql;
+    params.insert(params.end(), guard->params.begin(), guard->params.end());
+  }
+  batch.AddParams(
+      "INSERT INTO cfq_jobs (" + std::string(kInsertColumns) +
+          ") SELECT ?, v.value ->> 0, v.value ->> 1, v.value ->> 2, v.value ->> 3, "
+          "v.value ->> 4, v.value ->> 5, v.value ->> 6, v.value ->> 7, v.value ->> 8, 1, "
+          "v.value ->> 9, v.value ->> 10, v.value ->> 11, v.value ->> 12, v.value ->> 15, "
+          "v.value ->> 16, v.value ->> 17, NULL, ?, ?, v.value ->> 13, v.value ->> 14 FROM "
+          "json_each(?) v WHERE " + where +
+          (fail_on_conflict ? std::string() : std::string(" ON CONFLICT (queue, id) DO NOTHING")),
+      std::move(params));
+  const std::string id_list = sql::Dump(ids);
+  batch.Add(std::string(kAddedEventsSql), now, id_list, queue, add_token);
+  batch.Add(
+      "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
+      "'duplicated', ?, json_object('jobId', c.id) FROM json_each(?) j JOIN cfq_jobs c ON "
+      "c.queue = ? AND c.id = j.value WHERE c.add_token <> ? ORDER BY j.key",
+      now, id_list, queue, add_token);
+}
+
+std::size_t AppendSelectRows(sql::Batch& batch, const std::string& queue,
+                             const std::vector<std::string>& ids) {
+  return batch.Add("SELECT " + QualifiedJobColumns() +
+                       ", c.add_token FROM json_each(?) j JOIN cfq_jobs c ON c.queue = ? AND "
+                       "c.id = j.value ORDER BY j.key",
+                   sql::Dump(Json(ids)), queue);
+}
+
+Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
+  EngineContext& context = *context_;
+  std::vector<Job> out;
+  if (input.empty()) co_return out;
+  auto config = co_await QueueConfigFor(context, name_);
+  if (!config.ok()) co_return config.status();
+  const bool paused = co_await PauseHint(context, name_);
+  const std::int64_t now = context.NowMs();
+  std::vector<NewRow> rows;
+  rows.reserve(input.size());
+  for (auto& job : input) {
+    auto row = PrepareRow(context, *config, std::move(job.name), job.data, job.options, now, paused);
+    if (!row.ok()) co_return row.status();
+    rows.push_back(std::move(*row));
+  }
+  std::size_t first = 0;
+  while (first < rows.size()) {
+    // A chunk: at most 500 rows or 1.5 MB of JSON.
+    std::size_t last = first;
+    std::size_t bytes = 0;
+    while (last < rows.size() && last - first < kBulkChunkJobs &&
+           (last == first || bytes + rows[last].data.size() <= kBulkChunkBytes)) {
+      bytes += rows[last].data.size() + rows[last].opts.size();
+      ++last;
+    }
+    const std::string add_token = context.random.Hex(8);
+    sql::Batch batch(*context.db);
+    std::vector<const NewRow*> plain;
+    std::vector<std::pair<std::size_t, std::size_t>> singles;  // (row index, select index)
+    for (std::size_t i = first; i < last; ++i) {
+      if (rows[i].options.deduplication || rows[i].options.parent) {
+        singles.emplace_back(i, AppendAdd(batch, name_, rows[i], add_token));
+      } else {
+        plain.push_back(&rows[i]);
+      }
+    }
+    std::optional<std::size_t> plain_select;
+    if (!plain.empty()) {
+      AppendInsertRows(batch, name_, plain, add_token);
+      std::vector<std::string> ids;
+      for (const NewRow* row : plain) ids.push_back(row->id);
+      plain_select = AppendSelectRows(batch, name_, ids);
+    }
+    auto results = co_await batch.Run("add-bulk");
+    if (!results.ok()) co_return SchemaMissingOr(results.status());
+    // Reassemble in input order.
+    std::vector<Job> chunk(last - first);
+    std::vector<Placement> placements(last - first);
+    std::size_t next_plain = 0;
+    const auto* plain_rows = plain_select ? &results->at(*plain_select).results : nullptr;
+    for (std::size_t i = first; i < last; ++i) {
+      placements[i - first] = rows[i].placement;
+      const auto single = std::find_if(singles.begin(), singles.end(),
+                                       [&](const auto& s) { return s.first == i; });
+      if (single != singles.end()) {
+        auto job = WinningRow(results->at(single->second), add_token, rows[i]);
+        if (!job.ok()) co_return job.status();
+        chunk[i - first] = std::move(*job);
+        continue;
+      }
+      const auto& values = plain_rows->at(next_plain++).values;
+      chunk[i - first] = JobFromValues(values);
+      chunk[i - first].is_new = sql::Str(values.at(kJobColumnCount)) == add_token;
+    }
+    co_await DispatchNewRows(context, *config, chunk, placements, now);
+    for (auto& job : chunk) out.push_back(std::move(job));
+    first = last;
+  }
+  co_return out;
+}
+
+}  // namespace cfemu::engine

@@ -1,0 +1,210 @@
+#include "src/engine/schema.h"
+
+#include <string>
+#include <utility>
+
+namespace cfemu::engine {
+
+using core::Result;
+using core::Status;
+using core::Task;
+
+namespace {
+
+Migration MigrationV1() {
+  Migration m;
+  m.version = 1;
+  m.description = "jobs, events, logs, flows, deduplication, schedulers, metrics, counts, DLQ";
+  auto& s = m.statements;
+  // ---- Tables.
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL))");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_queues (queue TEXT PRIMARY KEY,
+  config TEXT NOT NULL DEFAULT '{}',
+  paused_mirror INTEGER NOT NULL DEFAULT 0 CHECK (paused_mirror IN (0,1)),
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL))");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_jobs (
+  seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,
+  data TEXT NOT NULL, opts TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('waiting','delayed','prioritized','waiting-children',
+                                       'active','completed','failed')),
+  priority INTEGER NOT NULL DEFAULT 0 CHECK (priority BETWEEN 0 AND 2097151),
+  lifo INTEGER NOT NULL DEFAULT 0, order_key INTEGER NOT NULL, group_key TEXT,
+  gen INTEGER NOT NULL DEFAULT 1 CHECK (gen >= 1), available_at INTEGER NOT NULL,
+  dispatch_at INTEGER, dispatch_deadline INTEGER, lost_count INTEGER NOT NULL DEFAULT 0,
+  attempts_max INTEGER NOT NULL DEFAULT 1 CHECK (attempts_max >= 1),
+  attempts_started INTEGER NOT NULL DEFAULT 0, attempts_made INTEGER NOT NULL DEFAULT 0,
+  stalled_count INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0,
+  discarded INTEGER NOT NULL DEFAULT 0, dead_lettered INTEGER NOT NULL DEFAULT 0,
+  progress TEXT, result TEXT, failed_reason TEXT, stacktrace TEXT,
+  lease_owner TEXT, lease_until INTEGER,
+  parent_queue TEXT, parent_id TEXT,
+  parent_policy TEXT CHECK (parent_policy IN ('fail','ignore','remove','continue')),
+  pending_deps INTEGER NOT NULL DEFAULT 0, dedup_id TEXT, scheduler_id TEXT,
+  keep_age_s INTEGER, keep_count INTEGER, add_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL, processed_at INTEGER, finished_at INTEGER,
+  UNIQUE (queue, id),
+  CHECK ((state IN ('completed','failed')) = (finished_at IS NOT NULL)),
+  CHECK (state <> 'active' OR dispatch_at IS NULL),
+  CHECK (attempts_made <= attempts_started)))");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_events (
+  eid INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, job_id TEXT,
+  event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT))");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_logs (lid INTEGER PRIMARY KEY,
+  queue TEXT NOT NULL, job_id TEXT NOT NULL, at INTEGER NOT NULL, message TEXT NOT NULL))");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_deps (
+  parent_queue TEXT NOT NULL, parent_id TEXT NOT NULL,
+  child_queue TEXT NOT NULL, child_id TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending','processed','failed','ignored')),
+  policy TEXT CHECK (policy IN ('fail','ignore','remove','continue')),
+  result TEXT, failed_reason TEXT, updated_at INTEGER NOT NULL,
+  PRIMARY KEY (parent_queue, parent_id, child_queue, child_id)) WITHOUT ROWID)");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_dedupe (
+  queue TEXT NOT NULL, dedup_id TEXT NOT NULL, job_id TEXT NOT NULL,
+  mode TEXT NOT NULL CHECK (mode IN ('simple','throttle','debounce')), expires_at INTEGER,
+  created_at INTEGER NOT NULL, PRIMARY KEY (queue, dedup_id)) WITHOUT ROWID)");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_schedulers (
+  queue TEXT NOT NULL, id TEXT NOT NULL, job_name TEXT NOT NULL,
+  job_data TEXT NOT NULL, job_opts TEXT NOT NULL, pattern TEXT,
+  dow_dialect TEXT NOT NULL DEFAULT 'bullmq',
+  every_ms INTEGER CHECK (every_ms IS NULL OR every_ms >= 1000),
+  offset_ms INTEGER NOT NULL DEFAULT 0,
+  start_at INTEGER, end_at INTEGER, limit_count INTEGER,
+  iteration_count INTEGER NOT NULL DEFAULT 0,
+  missed_policy TEXT NOT NULL DEFAULT 'skip' CHECK (missed_policy IN ('skip','catchUp')),
+  max_catch_up INTEGER NOT NULL DEFAULT 100, next_run_at INTEGER, last_run_at INTEGER,
+  missed_count INTEGER NOT NULL DEFAULT 0, claim_token TEXT,
+  version INTEGER NOT NULL DEFAULT 1, immediately INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  CHECK ((pattern IS NULL) <> (every_ms IS NULL)), PRIMARY KEY (queue, id)) WITHOUT ROWID)");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_metrics (
+  queue TEXT NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('completed','failed')),
+  minute INTEGER NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (queue, kind, minute)) WITHOUT ROWID)");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_counts (
+  queue TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
+  PRIMARY KEY (queue, state)) WITHOUT ROWID)");
+  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_dead_letters (
+  dl_id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT, job_id TEXT,
+  source TEXT NOT NULL CHECK (source IN ('dlq','quarantine')), cf_message_id TEXT NOT NULL,
+  cf_attempts INTEGER, body TEXT NOT NULL, reason TEXT NOT NULL,
+  outcome TEXT NOT NULL CHECK (outcome IN ('dead-lettered','stale-ignored','quarantined',
+                                           'redriven')),
+  at INTEGER NOT NULL, UNIQUE (source, cf_message_id)))");
+  // ---- Indexes (§6.1). UNIQUE (queue, id) is ux_jobs_qid.
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_state
+  ON cfq_jobs (queue, state, finished_at, seq))");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_dispatch
+  ON cfq_jobs (queue, priority, order_key, seq)
+  WHERE dispatch_at IS NULL AND state IN ('waiting','prioritized'))");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_delayed
+  ON cfq_jobs (queue, available_at) WHERE state = 'delayed')");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_deadline
+  ON cfq_jobs (dispatch_deadline) WHERE dispatch_deadline IS NOT NULL)");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_active
+  ON cfq_jobs (lease_until) WHERE state = 'active')");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_sched
+  ON cfq_jobs (queue, scheduler_id, available_at) WHERE scheduler_id IS NOT NULL)");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_retain
+  ON cfq_jobs (queue, state, finished_at)
+  WHERE keep_age_s IS NOT NULL OR keep_count IS NOT NULL)");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_events_q ON cfq_events (queue, eid))");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_events_job
+  ON cfq_events (queue, job_id, eid) WHERE job_id IS NOT NULL)");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_logs_job ON cfq_logs (queue, job_id, lid))");
+  s.push_back(R"(CREATE UNIQUE INDEX IF NOT EXISTS ux_deps_child
+  ON cfq_deps (child_queue, child_id))");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_deps_pending
+  ON cfq_deps (child_queue, child_id) WHERE status = 'pending')");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_dedupe_job ON cfq_dedupe (queue, job_id))");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_dedupe_exp
+  ON cfq_dedupe (expires_at) WHERE expires_at IS NOT NULL)");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_sched_due
+  ON cfq_schedulers (next_run_at) WHERE next_run_at IS NOT NULL)");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_dl_queue ON cfq_dead_letters (queue, dl_id))");
+  // ---- Triggers: counts and cascades (plain UPDATE/DELETE only).
+  s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_counted AFTER INSERT ON cfq_jobs
+BEGIN
+  UPDATE cfq_counts SET n = n + 1 WHERE queue = NEW.queue AND state = NEW.state;
+END)");
+  s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_recounted
+AFTER UPDATE OF state ON cfq_jobs WHEN OLD.state <> NEW.state
+BEGIN
+  UPDATE cfq_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+  UPDATE cfq_counts SET n = n + 1 WHERE queue = NEW.queue AND state = NEW.state;
+END)");
+  s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_deleted AFTER DELETE ON cfq_jobs
+BEGIN
+  UPDATE cfq_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+  DELETE FROM cfq_logs WHERE queue = OLD.queue AND job_id = OLD.id;
+  DELETE FROM cfq_events WHERE queue = OLD.queue AND job_id = OLD.id
+    AND event NOT IN ('completed', 'failed', 'removed');
+  DELETE FROM cfq_deps WHERE parent_queue = OLD.queue AND parent_id = OLD.id;
+END)");
+  return m;
+}
+
+std::vector<Migration> BuildMigrations() {
+  std::vector<Migration> all;
+  all.push_back(MigrationV1());
+  return all;
+}
+
+bool IsVersionConflict(const Status& status) {
+  return status.message().find("UNIQUE constraint failed: cfq_schema.version") !=
+         std::string::npos;
+}
+
+}  // namespace
+
+const std::vector<Migration>& Migrations() {
+  static const std::vector<Migration> migrations = BuildMigrations();
+  return migrations;
+}
+
+int LatestSchemaVersion() { return Migrations().back().version; }
+
+Task<Result<int>> SchemaVersion(platform::D1Database& db) {
+  auto table = co_await db.Prepare(
+                              "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND "
+                              "name = 'cfq_schema'")
+                   .First(std::string("n"));
+  if (!table.ok()) co_return table.status();
+  if (std::get<std::int64_t>(*table) == 0) co_return 0;
+  auto version =
+      co_await db.Prepare("SELECT coalesce(max(version), 0) AS v FROM cfq_schema")
+          .First(std::string("v"));
+  if (!version.ok()) co_return version.status();
+  co_return static_cast<int>(std::get<std::int64_t>(*version));
+}
+
+Task<Result<MigrationReport>> Migrate(platform::D1Database& db, core::Instant now) {
+  MigrationReport report;
+  auto current = co_await SchemaVersion(db);
+  if (!current.ok()) co_return current.status();
+  report.version = *current;
+  if (*current > LatestSchemaVersion()) {
+    co_return Status::FailedPrecondition(
+        "the database has engine schema version " + std::to_string(*current) +
+        ", newer than this build's " + std::to_string(LatestSchemaVersion()));
+  }
+  for (const Migration& migration : Migrations()) {
+    if (migration.version <= report.version) continue;
+    std::vector<platform::D1PreparedStatement> batch;
+    batch.push_back(db.Prepare(
+        "CREATE TABLE IF NOT EXISTS cfq_schema (version INTEGER PRIMARY KEY, "
+        "applied_at INTEGER NOT NULL)"));
+    batch.push_back(db.Prepare("INSERT INTO cfq_schema (version, applied_at) VALUES (?, ?)")
+                        .Bind(migration.version, now.unix_ms()));
+    for (const std::string& sql : migration.statements) batch.push_back(db.Prepare(sql));
+    auto applied = co_await db.Batch(std::move(batch), "migrate");
+    if (!applied.ok()) {
+      if (!IsVersionConflict(applied.status())) co_return applied.status();
+    } else {
+      report.applied.push_back(migration.version);
+    }
+    report.version = migration.version;
+  }
+  co_return report;
+}
+
+}  // namespace cfemu::engine

@@ -1,0 +1,181 @@
+#include "tests/engine/engine_testing.h"
+
+#include "emulator/config/wrangler_config.h"
+#include "src/engine/sql.h"
+
+namespace cfemu::testing {
+
+namespace {
+
+Task<Result<Json>> RecordAndRun(std::shared_ptr<ProcessorHolder> holder, JobContext& ctx) {
+  holder->runs.push_back(
+      {ctx.job().id, ctx.token(), ctx.attempt(), ctx.env().clock().Now()});
+  if (!holder->fn) co_return Json{{"ok", true}};
+  co_return co_await holder->fn(ctx);
+}
+
+Task<Result<Json>> CompleteAfterTask(JobContext& ctx, Duration duration, Json value) {
+  CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(duration));
+  co_return value;
+}
+
+Task<Result<Json>> FailTimesTask(JobContext& ctx, int failures, std::string message) {
+  if (ctx.job().attempts_made < failures) co_return Status::Unknown(message);
+  co_return Json{{"attempt", ctx.attempt()}};
+}
+
+}  // namespace
+
+EngineWorld::ProcessorFn CompleteAfter(Duration duration, Json value) {
+  return [duration, value](JobContext& ctx) { return CompleteAfterTask(ctx, duration, value); };
+}
+
+EngineWorld::ProcessorFn FailTimes(int failures, std::string message) {
+  return [failures, message](JobContext& ctx) { return FailTimesTask(ctx, failures, message); };
+}
+
+EngineWorld::EngineWorld(EngineTestOptions options)
+    : processor_(std::make_shared<ProcessorHolder>()) {
+  emulator::SimulatorOptions sim_options;
+  sim_options.profile = options.profile;
+  sim_options.faults = options.faults;
+  sim_ = std::make_unique<emulator::Simulator>(options.seed, sim_options);
+  engine::EngineBindings bindings;
+  engine::RegisterCoordinator(registry_, bindings);
+  auto config = emulator::LoadWranglerConfig(emulator::DefaultWranglerConfig(), "wrangler.jsonc",
+                                             &registry_);
+  EXPECT_TRUE(config.ok()) << config.status().ToString();
+  platform::EnvSpec spec = config->spec;
+  core::Random root(options.seed);
+  // The consumers and the tick are built from a producer-less engine context: they resolve the
+  // same binding names in each invocation's Env.
+  engine::Consumer consumer(bindings, engine::EngineConfig(),
+                            [holder = processor_](JobContext& ctx) {
+                              return RecordAndRun(holder, ctx);
+                            },
+                            options.consumer, root.Fork("consumer"));
+  engine::DeadLetterConsumer dead_letters(bindings, engine::EngineConfig(),
+                                          engine::DeadLetterOptions(), root.Fork("dlq"));
+  for (auto& c : spec.consumers) {
+    if (c.queue == "jobs") {
+      c.handler = consumer.Handler();
+      c.max_batch_size = options.max_batch_size;
+      c.max_batch_timeout = options.max_batch_timeout;
+      c.max_retries = options.max_retries;
+      c.max_concurrency = options.max_concurrency;
+    } else {
+      c.handler = dead_letters.Handler();
+    }
+  }
+  if (options.crons) spec.crons = *options.crons;
+  spec.scheduled = engine::MakeSchedulerHandler(bindings, engine::EngineConfig(),
+                                                root.Fork("tick"));
+  emulator::WorldOptions world_options;
+  world_options.registry = &registry_;
+  world_options.persist_dir = options.persist_dir;
+  auto world = emulator::World::Create(*sim_, spec, world_options);
+  EXPECT_TRUE(world.ok()) << world.status().ToString();
+  world_ = std::move(*world);
+  auto engine = engine::Engine::Create(env(), bindings, root.Fork("producer"));
+  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  engine_ = std::make_unique<engine::Engine>(std::move(*engine));
+  if (options.migrate) {
+    auto migrated = sim_->Run(engine_->Migrate());
+    EXPECT_TRUE(migrated.ok()) << migrated.status().ToString();
+  }
+  if (options.open_queue) {
+    auto queue = sim_->Run(engine_->OpenQueue("jobs", options.queue_config));
+    EXPECT_TRUE(queue.ok()) << queue.status().ToString();
+    queue_ = std::make_unique<engine::Queue>(std::move(*queue));
+  } else {
+    queue_ = std::make_unique<engine::Queue>(*engine_->GetQueue("jobs"));
+  }
+}
+
+EngineWorld::~EngineWorld() {
+  queue_.reset();
+  engine_.reset();
+  world_.reset();
+  sim_.reset();
+}
+
+int EngineWorld::RunsOf(const std::string& id) const {
+  int n = 0;
+  for (const auto& run : processor_->runs) n += run.id == id ? 1 : 0;
+  return n;
+}
+
+Result<Job> EngineWorld::TryAdd(std::string name, Json data, JobOptions options) {
+  return sim_->Run(queue_->Add(std::move(name), std::move(data), std::move(options)));
+}
+
+Job EngineWorld::Add(std::string name, Json data, JobOptions options) {
+  auto job = TryAdd(std::move(name), std::move(data), std::move(options));
+  EXPECT_TRUE(job.ok()) << job.status().ToString();
+  return job.ok() ? *job : Job();
+}
+
+std::optional<Job> EngineWorld::Get(const std::string& id) {
+  auto job = sim_->Run(queue_->GetJob(id));
+  EXPECT_TRUE(job.ok()) << job.status().ToString();
+  return job.ok() ? *job : std::nullopt;
+}
+
+JobState EngineWorld::StateOf(const std::string& id) {
+  auto job = Get(id);
+  EXPECT_TRUE(job.has_value()) << "job " << id << " does not exist";
+  return job ? job->state : JobState::kWaiting;
+}
+
+std::map<std::string, std::int64_t> EngineWorld::Counts() {
+  auto counts = sim_->Run(queue_->GetJobCounts());
+  EXPECT_TRUE(counts.ok()) << counts.status().ToString();
+  return counts.ok() ? *counts : std::map<std::string, std::int64_t>();
+}
+
+std::vector<std::pair<std::string, Json>> EngineWorld::Events(const std::string& id) {
+  platform::D1Database& db = **env().D1("DB");
+  auto rows = id.empty()
+                  ? sim_->Run(db.Prepare("SELECT event, data FROM cfq_events WHERE queue = 'jobs' "
+                                         "ORDER BY eid")
+                                  .All())
+                  : sim_->Run(db.Prepare("SELECT event, data FROM cfq_events WHERE queue = 'jobs' "
+                                         "AND job_id = ? ORDER BY eid")
+                                  .Bind(id)
+                                  .All());
+  EXPECT_TRUE(rows.ok()) << rows.status().ToString();
+  std::vector<std::pair<std::string, Json>> out;
+  if (!rows.ok()) return out;
+  for (const auto& row : rows->results) {
+    out.emplace_back(engine::sql::Str(row.values[0]), engine::sql::JsonOf(row.values[1]));
+  }
+  return out;
+}
+
+std::vector<std::string> EngineWorld::EventNames(const std::string& id) {
+  std::vector<std::string> out;
+  for (const auto& [name, data] : Events(id)) out.push_back(name);
+  return out;
+}
+
+engine::CoordinatorSnapshot EngineWorld::Coordinator(const std::string& queue) {
+  auto stub = (*env().DurableObjects("COORDINATOR"))->GetByName(queue);
+  auto snapshot = sim_->Run(stub->Call(&engine::Coordinator::Inspect, queue));
+  EXPECT_TRUE(snapshot.ok()) << snapshot.status().ToString();
+  return snapshot.ok() ? *snapshot : engine::CoordinatorSnapshot();
+}
+
+std::int64_t EngineWorld::QueryInt(const std::string& sql) {
+  platform::D1Database& db = **env().D1("DB");
+  auto value = sim_->Run(db.Prepare(sql).First());
+  EXPECT_TRUE(value.ok()) << value.status().ToString();
+  if (!value.ok() || !*value) return -1;
+  return engine::sql::Int((*value)->values.at(0));
+}
+
+void EngineWorld::RunUntilIdle(Duration max) {
+  const Status idle = sim_->RunUntilIdle(max);
+  ASSERT_TRUE(idle.ok()) << idle.ToString();
+}
+
+}  // namespace cfemu::testing
