@@ -220,6 +220,7 @@ D1RunOptions D1Binding::StartRun(bool batch, std::size_t statements) {
   ++calls_;
   D1Stats& stats = service_.mutable_stats();
   ++stats.calls;
+  if (batch) ++stats.batches;
   stats.statements += static_cast<std::int64_t>(statements);
   return options;
 }

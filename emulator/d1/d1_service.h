@@ -39,6 +39,7 @@ struct D1Stats {
   std::int64_t failed = 0;      // Of those, calls that failed and changed nothing.
   std::int64_t committed = 0;   // Calls that committed a write.
   std::int64_t statements = 0;  // Statements run (a batch counts each).
+  std::int64_t batches = 0;     // Of the calls, batch() calls.
 };
 
 class D1Service {

@@ -517,6 +517,7 @@ Status D1Store::Execute(sqlite3_stmt* stmt, std::span<const D1Param> params, D1R
   out.columns.resize(static_cast<std::size_t>(columns));
   for (int c = 0; c < columns; ++c)
     out.columns[static_cast<std::size_t>(c)] = sqlite3_column_name(stmt, c);
+  std::shared_ptr<const std::vector<std::string>> names;  // Shared by every row.
   while (status.ok()) {
     const int rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) break;
@@ -524,10 +525,13 @@ Status D1Store::Execute(sqlite3_stmt* stmt, std::span<const D1Param> params, D1R
       status = StepError(rc);
       break;
     }
-    platform::D1Row& row = out.results.emplace_back();
-    if (rows == D1Rows::kObjects) row.columns = out.columns;
-    row.values.reserve(static_cast<std::size_t>(columns));
-    for (int c = 0; c < columns; ++c) row.values.push_back(ColumnValue(stmt, c));
+    std::vector<platform::D1Value> values;
+    values.reserve(static_cast<std::size_t>(columns));
+    for (int c = 0; c < columns; ++c) values.push_back(ColumnValue(stmt, c));
+    if (rows == D1Rows::kObjects && !names) {
+      names = std::make_shared<const std::vector<std::string>>(out.columns);
+    }
+    out.results.emplace_back(rows == D1Rows::kObjects ? names : nullptr, std::move(values));
   }
   platform::D1Meta& meta = out.meta;
   meta.changes = sqlite3_total_changes64(db_) - changes_before;

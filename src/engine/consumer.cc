@@ -130,52 +130,51 @@ struct ClaimPlan {
   std::optional<std::size_t> claim, redelay, classify;
 };
 
+// The rows of a wave's list `list` (JSON [[id, envGen, ...], ...]) still at the envelope's
+// generation and dispatchable, as `c`. json_each drives the join (CROSS JOIN fixes the order),
+// so each statement costs one index probe per envelope, whatever the size of the queue.
+constexpr std::string_view kWaveRows =
+    " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND c.id = w.value ->> 0 WHERE "
+    "c.gen = w.value ->> 1 AND c.state IN ('waiting','delayed','prioritized')";
+
 void BuildClaimBatch(sql::Batch& batch, ClaimPlan& plan, const std::string& queue,
                      const std::string& owner, const QueueConfig& config, std::int64_t now) {
   const std::int64_t due = now + config.early_tolerance_ms;
+  const std::string wave_rows(kWaveRows);
   if (!plan.granted.empty()) {
     const std::string granted = sql::Dump(plan.granted);
     batch.Add(  // K2: `active` events, under the claim's own guard (before it).
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
-        "'active', ?, json_object('prev', c.state, 'epoch', c.epoch, 'gen', g.tok, 'attempt', "
-        "c.attempts_started + 1) FROM (SELECT key AS k, value ->> 0 AS gid, value ->> 1 AS ggen, "
-        "value ->> 2 AS tok FROM json_each(?)) g JOIN cfq_jobs c ON c.queue = ? AND c.id = g.gid "
-        "WHERE c.gen = g.ggen AND c.state IN ('waiting','delayed','prioritized') AND "
-        "c.available_at <= ? ORDER BY g.k",
+        "'active', ?, json_object('prev', c.state, 'epoch', c.epoch, 'gen', c.gen + 1, "
+        "'attempt', c.attempts_started + 1)" + wave_rows + " AND c.available_at <= ? ORDER BY "
+        "w.key",
         now, granted, queue, due);
-    plan.claim = batch.Add(  // K1: the claims.
-        "UPDATE cfq_jobs SET state = 'active', gen = g.tok, attempts_started = "
+    plan.claim = batch.Add(  // K1: the claims; the token is the envelope's gen + 1.
+        "UPDATE cfq_jobs SET state = 'active', gen = gen + 1, attempts_started = "
         "attempts_started + 1, processed_at = ?, lease_owner = ?, lease_until = ?, dispatch_at = "
-        "NULL, dispatch_deadline = NULL FROM (SELECT value ->> 0 AS gid, value ->> 1 AS ggen, "
-        "value ->> 2 AS tok FROM json_each(?)) g WHERE cfq_jobs.queue = ? AND cfq_jobs.id = "
-        "g.gid AND cfq_jobs.gen = g.ggen AND cfq_jobs.state IN ('waiting','delayed',"
-        "'prioritized') AND cfq_jobs.available_at <= ? RETURNING " + std::string(kJobColumns),
+        "NULL, dispatch_deadline = NULL WHERE seq IN (SELECT c.seq" + wave_rows +
+            " AND c.available_at <= ?) RETURNING " + std::string(kJobColumns),
         now, owner, now + config.lock_duration_ms, granted, queue, due);
   }
   if (!plan.limited.empty()) {
     const std::string limited = sql::Dump(plan.limited);
     batch.Add(  // K5: `delayed` events of the re-delays (T16).
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
-        "'delayed', ?, json_object('reason', 'rate-limit', 'delay', max(c.available_at, r.rat) "
-        "- ?, 'epoch', c.epoch, 'gen', c.gen + 1) FROM (SELECT value ->> 0 AS rid, value ->> 1 "
-        "AS rgen, value ->> 2 AS rat FROM json_each(?)) r JOIN cfq_jobs c ON c.queue = ? AND "
-        "c.id = r.rid WHERE c.gen = r.rgen AND c.state IN ('waiting','delayed','prioritized')",
+        "'delayed', ?, json_object('reason', 'rate-limit', 'delay', max(c.available_at, "
+        "w.value ->> 2) - ?, 'epoch', c.epoch, 'gen', c.gen + 1)" + wave_rows,
         now, now, limited, queue);
     plan.redelay = batch.Add(  // K4: the re-delays, sent before the ack.
-        "UPDATE cfq_jobs SET state = 'delayed', available_at = max(available_at, r.rat), gen = "
-        "gen + 1, dispatch_at = ?, dispatch_deadline = max(available_at, r.rat, ?) + ? FROM "
-        "(SELECT value ->> 0 AS rid, value ->> 1 AS rgen, value ->> 2 AS rat FROM json_each(?)) r "
-        "WHERE cfq_jobs.queue = ? AND cfq_jobs.id = r.rid AND cfq_jobs.gen = r.rgen AND "
-        "cfq_jobs.state IN ('waiting','delayed','prioritized') RETURNING id, gen, available_at, "
-        "group_key",
-        now, now, config.dispatch_timeout_ms, limited, queue);
+        "UPDATE cfq_jobs SET state = 'delayed', available_at = max(available_at, (SELECT "
+        "value ->> 2 FROM json_each(?) WHERE value ->> 0 = cfq_jobs.id)), gen = gen + 1, "
+        "dispatch_at = ?, dispatch_deadline = max(available_at, (SELECT value ->> 2 FROM "
+        "json_each(?) WHERE value ->> 0 = cfq_jobs.id), ?) + ? WHERE seq IN (SELECT c.seq" +
+            wave_rows + ") RETURNING id, gen, available_at, group_key",
+        limited, now, limited, now, config.dispatch_timeout_ms, limited, queue);
   }
   if (!plan.parked.empty()) {
     batch.Add(  // K3: parks (T17): undispatched, no attempt, no event.
-        "UPDATE cfq_jobs SET gen = gen + 1, dispatch_at = NULL, dispatch_deadline = NULL FROM "
-        "(SELECT value ->> 0 AS pid, value ->> 1 AS pgen FROM json_each(?)) p WHERE "
-        "cfq_jobs.queue = ? AND cfq_jobs.id = p.pid AND cfq_jobs.gen = p.pgen AND "
-        "cfq_jobs.state IN ('waiting','delayed','prioritized')",
+        "UPDATE cfq_jobs SET gen = gen + 1, dispatch_at = NULL, dispatch_deadline = NULL WHERE "
+        "seq IN (SELECT c.seq" + wave_rows + ")",
         sql::Dump(plan.parked), queue);
   }
   plan.classify = batch.Add(  // K6: what every envelope of the wave found.
@@ -358,11 +357,13 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue,
   }
   if (context.tracing()) {
     for (const auto& run : runs) {
-      context.Trace(core::TraceEvent("engine.claimed")
-                        .Str("queue", queue)
-                        .Str("job", run->job.id)
-                        .Int("gen", run->token)
-                        .Int("attempt", run->job.attempts_started));
+      core::TraceEvent event("engine.claimed");
+      event.Str("queue", queue)
+          .Str("job", run->job.id)
+          .Int("gen", run->token)
+          .Int("attempt", run->job.attempts_started);
+      if (run->job.group_key) event.Str("group", *run->job.group_key);
+      context.Trace(event);
     }
   }
   co_await RunClaimed(inv, runs, queue);

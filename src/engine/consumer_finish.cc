@@ -4,6 +4,9 @@
 // affects another's finish.
 #include <algorithm>
 #include <exception>
+#include <map>
+#include <set>
+#include <tuple>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -228,6 +231,9 @@ namespace {
 
 struct BuiltFinish {
   std::vector<std::size_t> cas;
+  // Whether cas[i] is a group CAS (applied = the run's id among its RETURNING rows) rather than
+  // the run's own (applied = it changed a row).
+  std::vector<bool> grouped;
   std::vector<store::FlowEffects> flows;
   std::vector<Placement> placements;
 };
@@ -237,66 +243,113 @@ Placement PlaceAgain(const JobRun& run, std::int64_t available_at, std::int64_t 
                /*known_paused=*/false);
 }
 
+// A completion that needs none of the per-job statements (flows, dedupe, buffered writes).
+bool IsPlainCompletion(const JobRun& run) {
+  return run.kind == FinishKind::kComplete && !run.job.parent && !run.job.dedup_id &&
+         !run.buffered.progress && run.buffered.logs.empty();
+}
+
+// The statements of one run's finish (T10, T11, T14, T15); returns its CAS index.
+std::size_t AppendOne(sql::Batch& batch, JobRun& run, std::int64_t now, store::FlowEffects& flow,
+                      Placement& placement) {
+  const Job& job = run.job;
+  const store::Guard pre(job.queue_name, job.id, JobState::kActive, run.token);
+  store::Buffered buffered = run.buffered;
+  buffered.keep_logs = KeepLogsOf(job);
+  switch (run.kind) {
+    case FinishKind::kComplete: {
+      store::Completion completion;
+      completion.result_json = run.result_json;
+      completion.keep = KeepPolicyOf(OptionsOf(job).remove_on_complete);
+      completion.buffered = std::move(buffered);
+      const auto indexes = store::AppendCompletion(batch, job, run.token, completion, now);
+      flow = indexes.flow;
+      return indexes.cas;
+    }
+    case FinishKind::kFail: {
+      store::Failure failure;
+      failure.reason = run.decision.reason;
+      failure.stacktrace = run.stacktrace;
+      failure.exhausted = run.decision.exhausted;
+      failure.keep = KeepPolicyOf(OptionsOf(job).remove_on_fail);
+      failure.buffered = std::move(buffered);
+      const auto indexes = store::AppendFailure(batch, job, pre, failure, now);
+      flow = indexes.flow;
+      return indexes.cas;
+    }
+    case FinishKind::kRetry:
+    case FinishKind::kDelay: {
+      const bool retry = run.kind == FinishKind::kRetry;
+      placement = PlaceAgain(run, retry ? now + run.decision.backoff_ms
+                                        : run.delayed_until.value_or(now), now);
+      store::Redispatch r;
+      r.placement = placement;
+      r.event = placement.state == JobState::kDelayed ? "delayed" : "waiting";
+      r.event_data = {{"prev", "active"}, {"delay", placement.available_at - now}};
+      if (retry) {
+        r.event_data["failedReason"] = run.decision.reason;
+        r.event_data["attemptsMade"] = job.attempts_made + 1;
+        r.extra_sets = ", attempts_made = attempts_made + 1, failed_reason = ?, stacktrace = ?";
+        r.extra_params = {run.decision.reason, sql::Dump(Json(run.stacktrace))};
+      }
+      r.buffered = std::move(buffered);
+      return store::AppendRedispatch(batch, job, pre, r, now);
+    }
+  }
+  return 0;
+}
+
 BuiltFinish BuildFinishes(sql::Batch& batch, const std::vector<JobRun*>& group, std::int64_t now) {
   BuiltFinish built;
-  for (JobRun* run : group) {
-    const Job& job = run->job;
-    const store::Guard pre(job.queue_name, job.id, JobState::kActive, run->token);
-    store::Buffered buffered = run->buffered;
-    buffered.keep_logs = KeepLogsOf(job);
-    Json lost = {{"token", run->token}, {"owner", run->invocation->owner}};
-    store::EventUnless(batch, pre, "cfq:lease-lost", std::move(lost), now);
-    Placement placement;
-    store::FlowEffects flow;
-    std::size_t cas = 0;
-    switch (run->kind) {
-      case FinishKind::kComplete: {
-        store::Completion completion;
-        completion.result_json = run->result_json;
-        completion.keep = KeepPolicyOf(OptionsOf(job).remove_on_complete);
-        completion.buffered = std::move(buffered);
-        const auto indexes = store::AppendCompletion(batch, job, run->token, completion, now);
-        cas = indexes.cas;
-        flow = indexes.flow;
-        break;
-      }
-      case FinishKind::kFail: {
-        store::Failure failure;
-        failure.reason = run->decision.reason;
-        failure.stacktrace = run->stacktrace;
-        failure.exhausted = run->decision.exhausted;
-        failure.keep = KeepPolicyOf(OptionsOf(job).remove_on_fail);
-        failure.buffered = std::move(buffered);
-        const auto indexes = store::AppendFailure(batch, job, pre, failure, now);
-        cas = indexes.cas;
-        flow = indexes.flow;
-        break;
-      }
-      case FinishKind::kRetry:
-      case FinishKind::kDelay: {
-        const bool retry = run->kind == FinishKind::kRetry;
-        placement = PlaceAgain(*run, retry ? now + run->decision.backoff_ms
-                                           : run->delayed_until.value_or(now), now);
-        store::Redispatch r;
-        r.placement = placement;
-        r.event = placement.state == JobState::kDelayed ? "delayed" : "waiting";
-        r.event_data = {{"prev", "active"}, {"delay", placement.available_at - now}};
-        if (retry) {
-          r.event_data["failedReason"] = run->decision.reason;
-          r.event_data["attemptsMade"] = job.attempts_made + 1;
-          r.extra_sets = ", attempts_made = attempts_made + 1, failed_reason = ?, stacktrace = ?";
-          r.extra_params = {run->decision.reason, sql::Dump(Json(run->stacktrace))};
-        }
-        r.buffered = std::move(buffered);
-        cas = store::AppendRedispatch(batch, job, pre, r, now);
-        break;
-      }
+  built.cas.resize(group.size());
+  built.grouped.resize(group.size());
+  built.flows.resize(group.size());
+  built.placements.resize(group.size());
+  // Plain completions sharing a return value and a keep policy are written together.
+  std::map<std::tuple<std::string, bool, std::optional<std::int64_t>, std::optional<std::int64_t>>,
+           std::vector<std::size_t>>
+      plain;
+  for (std::size_t i = 0; i < group.size(); ++i) {
+    JobRun& run = *group[i];
+    if (IsPlainCompletion(run)) {
+      const KeepPolicy keep = KeepPolicyOf(OptionsOf(run.job).remove_on_complete);
+      plain[{run.result_json, keep.remove, keep.age_s, keep.count}].push_back(i);
+      continue;
     }
-    built.cas.push_back(cas);
-    built.flows.push_back(flow);
-    built.placements.push_back(placement);
+    built.cas[i] = AppendOne(batch, run, now, built.flows[i], built.placements[i]);
+  }
+  for (const auto& [key, members] : plain) {
+    std::vector<store::PlainCompletion> jobs;
+    for (std::size_t i : members) jobs.push_back({group[i]->job.id, group[i]->token});
+    KeepPolicy keep;
+    keep.remove = std::get<1>(key);
+    keep.age_s = std::get<2>(key);
+    keep.count = std::get<3>(key);
+    const std::size_t cas = store::AppendPlainCompletions(
+        batch, group[members.front()]->job.queue_name, jobs, std::get<0>(key), keep, now);
+    for (std::size_t i : members) {
+      built.cas[i] = cas;
+      built.grouped[i] = true;
+    }
   }
   return built;
+}
+
+// Diagnostics for finishes that changed nothing (their lease was lost): recorded unguarded, in
+// a batch of their own, so the common path pays nothing for them.
+Task<void> RecordLeaseLost(EngineContext& context, const std::vector<JobRun*>& lost,
+                           const std::string& owner) {
+  if (lost.empty()) co_return;
+  const std::int64_t now = context.NowMs();
+  sql::Batch batch(*context.db);
+  for (const JobRun* run : lost) {
+    Json data = {{"token", run->token}, {"owner", owner}};
+    batch.Add("INSERT INTO cfq_events (queue, job_id, event, at, data) VALUES (?, ?, "
+              "'cfq:lease-lost', ?, ?)",
+              run->job.queue_name, run->job.id, now, sql::Dump(data));
+  }
+  auto written = co_await batch.Run("lease-lost");
+  (void)written;  // Diagnostics only.
 }
 
 // After an indeterminate reply: did this run's finish land? (row as read now)
@@ -390,6 +443,7 @@ Task<void> FinishCommitter::Flush(std::vector<JobRun*> group) {
   const std::string queue = group.front()->job.queue_name;
   PostCommit post;
   std::vector<JobRun*> remaining = group;
+  std::vector<JobRun*> lost;
   // A finish that fails is retried while it may still land; it is never turned into a job
   // failure (§4.2 step 6). Unreachable D1: give up after ~6 s and let the lease expire.
   for (int attempt = 0; attempt < 7 && !remaining.empty(); ++attempt) {
@@ -398,10 +452,22 @@ Task<void> FinishCommitter::Flush(std::vector<JobRun*> group) {
     BuiltFinish built = BuildFinishes(batch, remaining, now);
     auto results = co_await batch.Run("finish:" + invocation_.owner);
     if (results.ok()) {
+      std::map<std::size_t, std::set<std::string>> changed;  // Group CAS -> ids it changed.
+      for (std::size_t i = 0; i < remaining.size(); ++i) {
+        if (!built.grouped[i] || changed.count(built.cas[i]) > 0) continue;
+        auto& ids = changed[built.cas[i]];
+        for (const auto& row : results->at(built.cas[i]).results) {
+          ids.insert(sql::Str(row.values.at(0)));
+        }
+      }
       for (std::size_t i = 0; i < remaining.size(); ++i) {
         JobRun& run = *remaining[i];
-        run.applied = results->at(built.cas[i]).meta.changes > 0;
-        if (!run.applied) continue;
+        run.applied = built.grouped[i] ? changed[built.cas[i]].count(run.job.id) > 0
+                                       : results->at(built.cas[i]).meta.changes > 0;
+        if (!run.applied) {
+          lost.push_back(&run);
+          continue;
+        }
         CollectFlowEffects(*results, built.flows[i], post);
         if (run.kind == FinishKind::kRetry || run.kind == FinishKind::kDelay) {
           const Placement& p = built.placements[i];
@@ -446,6 +512,7 @@ Task<void> FinishCommitter::Flush(std::vector<JobRun*> group) {
   }
   for (JobRun* run : group) TraceFinish(context, *run);
   co_await ApplyPostCommit(context, std::move(post));
+  co_await RecordLeaseLost(context, lost, invocation_.owner);
 }
 
 }  // namespace cfemu::engine

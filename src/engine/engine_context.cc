@@ -79,7 +79,9 @@ Task<Status> SendEnvelopes(EngineContext& context, std::vector<OutgoingEnvelope>
                           .Str("queue", envelopes[k].envelope.queue)
                           .Str("job", envelopes[k].envelope.id)
                           .Int("gen", envelopes[k].envelope.gen)
-                          .Int("delay", envelopes[k].delay_seconds));
+                          .Int("delay", envelopes[k].delay_seconds)
+                          .Int("bytes", static_cast<std::int64_t>(
+                                            EnvelopeBytes(envelopes[k].envelope))));
       }
     }
     i = j;

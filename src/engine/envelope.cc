@@ -3,6 +3,7 @@
 #include <charconv>
 #include <string>
 
+#include "src/core/trace.h"
 #include "src/engine/queue_config.h"
 
 namespace cfemu::engine {
@@ -17,6 +18,20 @@ Json EncodeEnvelope(const Envelope& envelope) {
               {"at", envelope.at}};
   if (envelope.group) out["g"] = *envelope.group;
   return out;
+}
+
+std::size_t EnvelopeBytes(const Envelope& envelope) {
+  // The compact serialization's length, computed without building it: the keys and
+  // punctuation, the escaped strings and the digits.
+  std::string text;
+  core::AppendJsonString(text, envelope.queue);
+  core::AppendJsonString(text, envelope.id);
+  if (envelope.group) core::AppendJsonString(text, *envelope.group);
+  std::size_t bytes = text.size() + std::to_string(envelope.gen).size() +
+                      std::to_string(envelope.at).size();
+  bytes += std::string_view(R"({"at":,"gen":,"id":,"p":"cfq/1","q":})").size();
+  if (envelope.group) bytes += std::string_view(R"(,"g":)").size();
+  return bytes;
 }
 
 namespace {

@@ -28,6 +28,8 @@ struct Envelope {
 };
 
 nlohmann::json EncodeEnvelope(const Envelope& envelope);
+// The size of the serialized envelope (what the queue counts, minus its 100-byte overhead).
+std::size_t EnvelopeBytes(const Envelope& envelope);
 
 enum class EnvelopeKind {
   kValid,        // A cfq/1 envelope.

@@ -43,7 +43,8 @@ Task<Status> Flatten(EngineContext& context, const FlowJob& node, std::optional<
   if (!config.ok()) co_return config.status();
   JobOptions options = node.options;
   if (parent) options.parent = ParentRef{out[*parent].node->queue, out[*parent].row.id};
-  auto row = PrepareRow(context, *config, node.name, node.data, options, now, false);
+  auto row = PrepareRow(context, node.queue, *config, node.name, node.data, options, now,
+                        false);
   if (!row.ok()) co_return row.status();
   if (!node.children.empty()) {  // T04: waits for its children; nothing to send yet.
     row->waiting_children = true;
@@ -151,8 +152,7 @@ Task<Result<JobNode>> AddTree(std::shared_ptr<EngineContext> context, FlowJob tr
   for (std::size_t i = 0; i < flat.size(); ++i) {
     const std::string& queue = flat[i].node->queue;
     const auto& row = results->at(selects[queue]).results.at(next[queue]++);
-    jobs[i] = JobFromValues(row.values);
-    jobs[i].is_new = true;
+    jobs[i] = JobFromNewRow(queue, flat[i].row, sql::Int(row.values.at(0)));
   }
   for (const auto& [queue, rows] : by_queue) {
     std::vector<Job> queue_jobs;

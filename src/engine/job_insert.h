@@ -19,8 +19,10 @@ namespace cfemu::engine {
 struct NewRow {
   std::string id;
   std::string name;
-  std::string data;
+  std::string data;  // Compact JSON text.
   std::string opts;
+  Json data_json;
+  Json opts_json;
   JobOptions options;
   Placement placement;
   std::int64_t order_key = 0;
@@ -32,9 +34,9 @@ struct NewRow {
 
 // Merges the queue's default options, validates, serializes and places the row. An id is drawn
 // unless options.job_id is set.
-core::Result<NewRow> PrepareRow(EngineContext& context, const QueueConfig& config,
-                                std::string name, const Json& data, const JobOptions& given,
-                                std::int64_t now, bool known_paused);
+core::Result<NewRow> PrepareRow(EngineContext& context, const std::string& queue,
+                                const QueueConfig& config, std::string name, Json data,
+                                const JobOptions& given, std::int64_t now, bool known_paused);
 
 // B1-B2: one json_each insert of rows without deduplication, and their events. `guard` (SQL
 // with its params) must hold for the insert to happen (a scheduler's claim token). A conflict
@@ -48,9 +50,17 @@ struct InsertGuard {
 void AppendInsertRows(sql::Batch& batch, const std::string& queue,
                       const std::vector<const NewRow*>& rows, const std::string& add_token,
                       const InsertGuard* guard = nullptr, bool fail_on_conflict = false);
-// B3: the rows of `ids` (in that order) with their add_token appended.
+// B3: seq, id and add_token of the rows of `ids` (in that order).
 std::size_t AppendSelectRows(sql::Batch& batch, const std::string& queue,
                              const std::vector<std::string>& ids);
+// The job a new row became (gen 1, as this add wrote it), with its seq.
+Job JobFromNewRow(const std::string& queue, const NewRow& row, std::int64_t seq);
+// The jobs of `rows` from that select: built from the rows this add created (add_token), read
+// whole for the others (a duplicate id returns the existing job). In the order of `rows`.
+core::Task<core::Result<std::vector<Job>>> CollectRows(EngineContext& context, std::string queue,
+                                                       std::vector<const NewRow*> rows,
+                                                       const platform::D1Result& selected,
+                                                       std::string add_token);
 
 // After the commit: send the envelopes of the new rows (is_new) that the adder owes, kick the
 // coordinator for rows the dispatcher owns. Failures are left to R-LOST and R-DISPATCH.

@@ -170,7 +170,7 @@ Result<std::vector<NewRow>> IterationRows(EngineContext& context, const Schedule
   for (std::int64_t slot : plan.fire) {
     JobOptions o = *options;
     o.delay_ms = std::max<std::int64_t>(0, slot - now);
-    auto prepared = PrepareRow(context, config, row.job_name, data.is_discarded() ? Json() : data,
+    auto prepared = PrepareRow(context, row.queue, config, row.job_name, data.is_discarded() ? Json() : data,
                                o, now, false);
     if (!prepared.ok()) return prepared.status();
     prepared->id = std::string(kSchedulerJobIdPrefix) + row.id + ":" + std::to_string(slot);
@@ -206,9 +206,10 @@ const std::string& QualifiedSchedulerColumns() {
 }
 
 struct Claim {
+  std::string queue;
   std::size_t cas = 0;
   std::optional<std::size_t> select;
-  std::vector<Placement> placements;
+  std::vector<NewRow> rows;  // The iteration rows, in the select's order.
 };
 
 // T26: the scheduler's CAS and, under its claim token, the missed event and the iteration rows.
@@ -218,6 +219,7 @@ Result<Claim> AppendClaim(sql::Batch& batch, EngineContext& context, const Sched
   auto rows = IterationRows(context, row, config, plan, now);
   if (!rows.ok()) return rows.status();
   Claim claim;
+  claim.queue = row.queue;
   claim.cas = batch.Add(
       "UPDATE cfq_schedulers SET next_run_at = ?, last_run_at = ?, missed_count = missed_count "
       "+ ?, claim_token = ?, updated_at = ? WHERE queue = ? AND id = ? AND next_run_at IS ? AND "
@@ -233,12 +235,12 @@ Result<Claim> AppendClaim(sql::Batch& batch, EngineContext& context, const Sched
         row.queue, now, row.id, plan.skipped, row.queue, row.id, token);
   }
   if (rows->empty()) return claim;
+  claim.rows = std::move(*rows);
   std::vector<const NewRow*> pointers;
   std::vector<std::string> ids;
-  for (const NewRow& r : *rows) {
+  for (const NewRow& r : claim.rows) {
     pointers.push_back(&r);
     ids.push_back(r.id);
-    claim.placements.push_back(r.placement);
   }
   InsertGuard guard{mine, {row.queue, row.id, token}};
   AppendInsertRows(batch, row.queue, pointers, token, &guard);
@@ -254,17 +256,15 @@ Task<std::int64_t> DispatchClaimed(EngineContext& context, const QueueConfig& co
                                    std::int64_t now) {
   if (!claim.select || results.at(claim.cas).meta.changes == 0) co_return 0;
   std::vector<Job> jobs;
-  for (const auto& row : results.at(*claim.select).results) {
-    Job job = JobFromValues(row.values);
-    job.is_new = sql::Str(row.values.at(kJobColumnCount)) == token;
-    jobs.push_back(std::move(job));
+  std::vector<Placement> placements;
+  const auto& selected = results.at(*claim.select).results;
+  for (std::size_t i = 0; i < selected.size() && i < claim.rows.size(); ++i) {
+    if (sql::Str(selected[i].values.at(2)) != token) continue;  // Not created by this claim.
+    jobs.push_back(JobFromNewRow(claim.queue, claim.rows[i], sql::Int(selected[i].values.at(0))));
+    placements.push_back(claim.rows[i].placement);
   }
-  std::int64_t created = 0;
-  for (const Job& job : jobs) created += job.is_new ? 1 : 0;
-  std::vector<Placement> placements = claim.placements;
-  placements.resize(jobs.size());
   co_await DispatchNewRows(context, config, jobs, placements, now);
-  co_return created;
+  co_return static_cast<std::int64_t>(jobs.size());
 }
 
 Status ValidateRepeat(const std::string& id, const RepeatOptions& repeat,

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "src/core/trace.h"
+
 namespace cfemu::engine::store {
 
 using Json = nlohmann::json;
@@ -365,6 +367,44 @@ CompletionIndexes AppendCompletion(sql::Batch& batch, const Job& job, std::int64
   out.flow = ChildCompleted(batch, job, post, completion.result_json, now);
   DeleteIfRemoved(batch, post, completion.keep);
   return out;
+}
+
+std::size_t AppendPlainCompletions(sql::Batch& batch, const std::string& queue,
+                                   const std::vector<PlainCompletion>& jobs,
+                                   const std::string& result_json, const KeepPolicy& keep,
+                                   std::int64_t now) {
+  std::string list = "[";
+  for (const PlainCompletion& job : jobs) {
+    if (list.size() > 1) list += ',';
+    list += '[';
+    core::AppendJsonString(list, job.id);
+    list += ',' + std::to_string(job.token) + ']';
+  }
+  list += ']';
+  // The rows still active at the run's token (the pre-state guard of each job), as `c`.
+  const std::string active =
+      " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND c.id = w.value ->> 0 WHERE "
+      "c.state = 'active' AND c.gen = w.value ->> 1";
+  batch.Add("INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
+            "'completed', ?, json_object('returnvalue', json(?), 'prev', 'active', 'epoch', "
+            "c.epoch, 'gen', c.gen)" + active + " ORDER BY w.key",
+            now, result_json, list, queue);
+  batch.Add("INSERT INTO cfq_metrics (queue, kind, minute, n) SELECT ?, 'completed', m.value, "
+            "k.n FROM json_each(?) m, (SELECT count(*) AS n" + active + ") k WHERE k.n > 0 ON "
+            "CONFLICT (queue, kind, minute) DO UPDATE SET n = n + excluded.n",
+            queue, MinuteBuckets(now), list, queue);
+  const std::size_t cas = batch.Add(
+      "UPDATE cfq_jobs SET state = 'completed', result = ?, finished_at = ?, attempts_made = "
+      "attempts_made + 1, keep_age_s = ?, keep_count = ?, lease_owner = NULL, lease_until = NULL "
+      "WHERE seq IN (SELECT c.seq" + active + ") RETURNING id",
+      result_json, now, sql::Nullable(keep.age_s), sql::Nullable(keep.count), list, queue);
+  if (keep.remove) {
+    batch.Add("DELETE FROM cfq_jobs WHERE seq IN (SELECT c.seq FROM json_each(?) w CROSS JOIN "
+              "cfq_jobs c ON c.queue = ? AND c.id = w.value ->> 0 WHERE c.state = 'completed' "
+              "AND c.gen = w.value ->> 1)",
+              list, queue);
+  }
+  return cas;
 }
 
 FailureIndexes AppendFailure(sql::Batch& batch, const Job& job, const Guard& pre,

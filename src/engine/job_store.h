@@ -103,6 +103,19 @@ struct CompletionIndexes {
 CompletionIndexes AppendCompletion(sql::Batch& batch, const Job& job, std::int64_t token,
                                    const Completion& completion, std::int64_t now);
 
+// T10 for many jobs at once: completions of one queue without a parent, a deduplication key or
+// buffered writes, that share a return value and a keep policy (a group commit of no-op or
+// uniform processors). Four statements whatever the number of jobs: events, metrics, the CAS
+// (RETURNING the ids it changed), and the deletion when the policy removes them.
+struct PlainCompletion {
+  std::string id;
+  std::int64_t token = 0;
+};
+std::size_t AppendPlainCompletions(sql::Batch& batch, const std::string& queue,
+                                   const std::vector<PlainCompletion>& jobs,
+                                   const std::string& result_json, const KeepPolicy& keep,
+                                   std::int64_t now);
+
 struct Failure {
   std::string reason;
   std::vector<std::string> stacktrace;

@@ -1,7 +1,9 @@
 // Queue::Add and Queue::AddBulk (engine-spec.md §4.1, §4.8, §7.1 A1-A9, B1-B3).
 #include <algorithm>
 #include <map>
+#include <tuple>
 
+#include "src/core/trace.h"
 #include "src/engine/job_insert.h"
 #include "src/engine/job_row.h"
 #include "src/engine/job_store.h"
@@ -37,23 +39,31 @@ Status CheckName(const std::string& name) {
 
 }  // namespace
 
-Result<NewRow> PrepareRow(EngineContext& context, const QueueConfig& config, std::string name,
-                          const Json& data, const JobOptions& given, std::int64_t now,
-                          bool known_paused) {
+Result<NewRow> PrepareRow(EngineContext& context, const std::string& config_queue_name,
+                          const QueueConfig& config, std::string name, Json data,
+                          const JobOptions& given, std::int64_t now, bool known_paused) {
   CFEMU_RETURN_IF_ERROR(CheckName(name));
   NewRow row;
   row.options = MergeJobOptions(config.default_job_options, given);
   CFEMU_RETURN_IF_ERROR(ValidateJobOptions(row.options));
   if (data.is_discarded()) return Status::InvalidArgument("job data must be a JSON value");
   row.data = sql::Dump(data);
+  row.data_json = std::move(data);
   const std::int64_t size_limit = row.options.size_limit.value_or(config.size_limit);
   if (static_cast<std::int64_t>(row.data.size()) > size_limit) {
     return Status::TooLarge("job data is " + std::to_string(row.data.size()) +
                             " bytes of JSON, over the limit of " + std::to_string(size_limit));
   }
   row.id = row.options.job_id ? *row.options.job_id : NewJobId(context.random);
+  // The envelope carries the queue, the id and the group: it must stay within 512 bytes.
+  Envelope probe{config_queue_name, row.id, INT64_MAX, INT64_MAX, row.options.group_key};
+  if (EnvelopeBytes(probe) > kMaxEnvelopeBytes) {
+    return Status::InvalidArgument("the job id and group key are too long: the job's envelope "
+                                   "would exceed 512 bytes");
+  }
   row.name = std::move(name);
-  row.opts = sql::Dump(JobOptionsToJson(row.options));
+  row.opts_json = JobOptionsToJson(row.options);
+  row.opts = sql::Dump(row.opts_json);
   row.now = now;
   row.placement = Place(row.options.priority, row.options.lifo, now + row.options.delay_ms, now,
                         config, known_paused);
@@ -100,16 +110,19 @@ std::vector<D1Param> InsertValues(const std::string& queue, const NewRow& row,
           static_cast<std::int64_t>(row.pending_deps)};
 }
 
-// The `added` event and the initial state's event of every row of this add (by add token).
-constexpr std::string_view kAddedEventsSql =
-    "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, e.value, ?, "
-    "CASE WHEN e.key = 0 THEN json_object('name', c.name, 'epoch', c.epoch, 'gen', c.gen) "
-    "WHEN c.state = 'delayed' THEN json_object('delay', c.available_at - c.created_at, "
-    "'epoch', c.epoch, 'gen', c.gen) ELSE json_object('epoch', c.epoch, 'gen', c.gen) END "
-    "FROM json_each(?) j JOIN cfq_jobs c ON c.queue = ? AND c.id = j.value, "
-    "json_each(json_array('added', CASE c.state WHEN 'delayed' THEN 'delayed' "
-    "WHEN 'waiting-children' THEN 'waiting-children' ELSE 'waiting' END)) e "
-    "WHERE c.add_token = ? ORDER BY j.key, e.key";
+// The `added` event and the initial state's event of every row of this add (by add token):
+// two statements, so each job's `added` comes before its state event.
+constexpr std::string_view kAddedEventSql =
+    "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, 'added', ?, "
+    "json_object('name', c.name, 'epoch', c.epoch, 'gen', c.gen) FROM json_each(?) j CROSS "
+    "JOIN cfq_jobs c ON c.queue = ? AND c.id = j.value WHERE c.add_token = ? ORDER BY j.key";
+constexpr std::string_view kStateEventSql =
+    "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, CASE "
+    "c.state WHEN 'delayed' THEN 'delayed' WHEN 'waiting-children' THEN 'waiting-children' ELSE "
+    "'waiting' END, ?, CASE WHEN c.state = 'delayed' THEN json_object('delay', c.available_at - "
+    "c.created_at, 'epoch', c.epoch, 'gen', c.gen) ELSE json_object('epoch', c.epoch, 'gen', "
+    "c.gen) END FROM json_each(?) j CROSS JOIN cfq_jobs c ON c.queue = ? AND c.id = j.value "
+    "WHERE c.add_token = ? ORDER BY j.key";
 
 // A1-A4 (and A2 for debounce-replace), placed before the insert.
 void AppendDedupeBefore(sql::Batch& batch, const std::string& queue, const NewRow& row) {
@@ -189,8 +202,9 @@ std::size_t AppendAdd(sql::Batch& batch, const std::string& queue, const NewRow&
                   ours,
               o.parent->queue, o.parent->id, queue, row.id, add_token);
   }
-  batch.Add(std::string(kAddedEventsSql), row.now, "[" + sql::Dump(row.id) + "]", queue,
-            add_token);  // A7.
+  const std::string one = "[" + sql::Dump(row.id) + "]";
+  batch.Add(std::string(kAddedEventSql), row.now, one, queue, add_token);  // A7.
+  batch.Add(std::string(kStateEventSql), row.now, one, queue, add_token);
   // A8: the duplicate's events, when this add inserted nothing.
   batch.Add(
       "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT ?, ?, 'duplicated', ?, "
@@ -273,7 +287,8 @@ Task<Result<Job>> Queue::Add(std::string name, Json data, JobOptions options) {
   if (!config.ok()) co_return config.status();
   const bool hint = co_await PauseHint(context, name_);
   const std::int64_t now = context.NowMs();
-  auto row = PrepareRow(context, *config, std::move(name), data, options, now, hint);
+  auto row = PrepareRow(context, name_, *config, std::move(name), std::move(data), options, now,
+                        hint);
   if (!row.ok()) co_return row.status();
   const std::string add_token = context.random.Hex(8);
   sql::Batch batch(*context.db);
@@ -295,61 +310,199 @@ Task<Result<Job>> Queue::Add(std::string name, Json data, JobOptions options) {
   co_return std::move(*job);
 }
 
+namespace {
+
+// What rows of one insert statement share: every column but id, name and data. A bulk add of
+// jobs with the same options is one shape, so the statement extracts three fields per row from
+// its JSON and binds the rest once.
+struct Shape {
+  std::string opts, state;
+  std::int64_t priority = 0, lifo = 0, order_key = 0, available_at = 0, attempts = 1;
+  std::int64_t pending_deps = 0;
+  std::optional<std::string> group, scheduler, parent_queue, parent_id, policy;
+  std::optional<std::int64_t> dispatch_at, deadline;
+
+  auto Key() const {
+    return std::tie(opts, state, priority, lifo, order_key, available_at, attempts, pending_deps,
+                    group, scheduler, parent_queue, parent_id, policy, dispatch_at, deadline);
+  }
+  friend bool operator<(const Shape& a, const Shape& b) { return a.Key() < b.Key(); }
+};
+
+Shape ShapeOf(const NewRow& row) {
+  const JobOptions& o = row.options;
+  Shape shape;
+  shape.opts = row.opts;
+  shape.state = row.waiting_children ? "waiting-children"
+                                     : std::string(JobStateName(row.placement.state));
+  shape.priority = o.priority;
+  shape.lifo = o.lifo ? 1 : 0;
+  shape.order_key = row.order_key;
+  shape.available_at = row.placement.available_at;
+  shape.attempts = o.attempts;
+  shape.pending_deps = row.pending_deps;
+  shape.group = o.group_key;
+  shape.scheduler = row.scheduler_id;
+  if (o.parent) {
+    shape.parent_queue = o.parent->queue;
+    shape.parent_id = o.parent->id;
+  }
+  const ParentPolicy policy = o.parent_policy();
+  if (policy != ParentPolicy::kNone) shape.policy = std::string(ParentPolicyName(policy));
+  shape.dispatch_at = row.placement.dispatch_at;
+  shape.deadline = row.placement.dispatch_deadline;
+  return shape;
+}
+
+std::string IdList(const std::vector<const NewRow*>& rows) {
+  std::string ids = "[";
+  for (const NewRow* row : rows) {
+    if (ids.size() > 1) ids += ',';
+    core::AppendJsonString(ids, row->id);
+  }
+  ids += ']';
+  return ids;
+}
+
+}  // namespace
+
 void AppendInsertRows(sql::Batch& batch, const std::string& queue,
                       const std::vector<const NewRow*>& rows, const std::string& add_token,
                       const InsertGuard* guard, bool fail_on_conflict) {
   if (rows.empty()) return;
-  Json values = Json::array();
-  Json ids = Json::array();
+  std::map<Shape, std::string> values;  // Shape -> its rows as [[id, name, data], ...].
   for (const NewRow* row : rows) {
-    const Placement& p = row->placement;
-    const JobOptions& o = row->options;
-    values.push_back(Json::array(
-        {row->id, row->name, row->data, row->opts,
-         std::string(row->waiting_children ? "waiting-children" : JobStateName(p.state)),
-         o.priority, o.lifo ? 1 : 0, row->order_key,
-         o.group_key ? Json(*o.group_key) : Json(nullptr), p.available_at,
-         p.dispatch_at ? Json(*p.dispatch_at) : Json(nullptr),
-         p.dispatch_deadline ? Json(*p.dispatch_deadline) : Json(nullptr), o.attempts,
-         row->scheduler_id ? Json(*row->scheduler_id) : Json(nullptr), row->pending_deps,
-         o.parent ? Json(o.parent->queue) : Json(nullptr),
-         o.parent ? Json(o.parent->id) : Json(nullptr),
-         o.parent_policy() == ParentPolicy::kNone
-             ? Json(nullptr)
-             : Json(std::string(ParentPolicyName(o.parent_policy())))}));
-    ids.push_back(row->id);
+    std::string& out = values[ShapeOf(*row)];
+    out += out.empty() ? "[[" : ",[";
+    core::AppendJsonString(out, row->id);
+    out += ',';
+    core::AppendJsonString(out, row->name);
+    out += ',' + row->data + ']';  // Embedded as JSON; read back with `->` (compact text).
   }
   const std::int64_t now = rows.front()->now;
-  std::vector<D1Param> params{queue, add_token, now, sql::Dump(values)};
-  std::string where = "1";
-  if (guard != nullptr) {
-    where = guard->sql;
-    params.insert(params.end(), guard->params.begin(), guard->params.end());
+  for (auto& [shape, list] : values) {
+    list += ']';
+    std::vector<D1Param> params{queue,
+                                shape.opts,
+                                shape.state,
+                                shape.priority,
+                                shape.lifo,
+                                shape.order_key,
+                                sql::Nullable(shape.group),
+                                shape.available_at,
+                                sql::Nullable(shape.dispatch_at),
+                                sql::Nullable(shape.deadline),
+                                shape.attempts,
+                                sql::Nullable(shape.parent_queue),
+                                sql::Nullable(shape.parent_id),
+                                sql::Nullable(shape.policy),
+                                add_token,
+                                now,
+                                sql::Nullable(shape.scheduler),
+                                shape.pending_deps,
+                                std::move(list)};
+    std::string where = "1";
+    if (guard != nullptr) {
+      where = guard->sql;
+      params.insert(params.end(), guard->params.begin(), guard->params.end());
+    }
+    batch.AddParams(
+        "INSERT INTO cfq_jobs (" + std::string(kInsertColumns) +
+            ") SELECT ?, v.value ->> 0, v.value ->> 1, v.value -> 2, ?, ?, ?, ?, ?, ?, 1, ?, ?, "
+            "?, ?, ?, ?, ?, NULL, ?, ?, ?, ? FROM json_each(?) v WHERE " + where +
+            (fail_on_conflict ? std::string()
+                              : std::string(" ON CONFLICT (queue, id) DO NOTHING")),
+        std::move(params));
   }
-  batch.AddParams(
-      "INSERT INTO cfq_jobs (" + std::string(kInsertColumns) +
-          ") SELECT ?, v.value ->> 0, v.value ->> 1, v.value ->> 2, v.value ->> 3, "
-          "v.value ->> 4, v.value ->> 5, v.value ->> 6, v.value ->> 7, v.value ->> 8, 1, "
-          "v.value ->> 9, v.value ->> 10, v.value ->> 11, v.value ->> 12, v.value ->> 15, "
-          "v.value ->> 16, v.value ->> 17, NULL, ?, ?, v.value ->> 13, v.value ->> 14 FROM "
-          "json_each(?) v WHERE " + where +
-          (fail_on_conflict ? std::string() : std::string(" ON CONFLICT (queue, id) DO NOTHING")),
-      std::move(params));
-  const std::string id_list = sql::Dump(ids);
-  batch.Add(std::string(kAddedEventsSql), now, id_list, queue, add_token);
+  const std::string ids = IdList(rows);
+  batch.Add(std::string(kAddedEventSql), now, ids, queue, add_token);
+  batch.Add(std::string(kStateEventSql), now, ids, queue, add_token);
   batch.Add(
       "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
-      "'duplicated', ?, json_object('jobId', c.id) FROM json_each(?) j JOIN cfq_jobs c ON "
+      "'duplicated', ?, json_object('jobId', c.id) FROM json_each(?) j CROSS JOIN cfq_jobs c ON "
       "c.queue = ? AND c.id = j.value WHERE c.add_token <> ? ORDER BY j.key",
-      now, id_list, queue, add_token);
+      now, ids, queue, add_token);
 }
 
 std::size_t AppendSelectRows(sql::Batch& batch, const std::string& queue,
                              const std::vector<std::string>& ids) {
-  return batch.Add("SELECT " + QualifiedJobColumns() +
-                       ", c.add_token FROM json_each(?) j JOIN cfq_jobs c ON c.queue = ? AND "
-                       "c.id = j.value ORDER BY j.key",
-                   sql::Dump(Json(ids)), queue);
+  std::string list = "[";
+  for (const auto& id : ids) {
+    if (list.size() > 1) list += ',';
+    core::AppendJsonString(list, id);
+  }
+  list += ']';
+  return batch.Add("SELECT c.seq, c.id, c.add_token FROM json_each(?) j CROSS JOIN cfq_jobs c ON "
+                   "c.queue = ? AND c.id = j.value ORDER BY j.key",
+                   std::move(list), queue);
+}
+
+Job JobFromNewRow(const std::string& queue, const NewRow& row, std::int64_t seq) {
+  Job job;
+  job.seq = seq;
+  job.id = row.id;
+  job.queue_name = queue;
+  job.name = row.name;
+  job.data = row.data_json;
+  job.opts = row.opts_json;
+  job.state = row.waiting_children ? JobState::kWaitingChildren : row.placement.state;
+  job.priority = row.options.priority;
+  job.lifo = row.options.lifo;
+  job.timestamp = row.now;
+  job.delay = row.options.delay_ms;
+  job.available_at = row.placement.available_at;
+  job.dispatch_at = row.placement.dispatch_at;
+  job.attempts_max = row.options.attempts;
+  job.group_key = row.options.group_key;
+  job.parent = row.options.parent;
+  job.parent_policy = row.options.parent_policy();
+  job.pending_deps = row.pending_deps;
+  if (row.options.deduplication) job.dedup_id = row.options.deduplication->id;
+  job.scheduler_id = row.scheduler_id;
+  job.is_new = true;
+  return job;
+}
+
+Task<Result<std::vector<Job>>> CollectRows(EngineContext& context, std::string queue,
+                                           std::vector<const NewRow*> rows,
+                                           const platform::D1Result& selected,
+                                           std::string add_token) {
+  std::vector<Job> out;
+  std::vector<std::string> others;  // Rows this add did not create: read them whole.
+  for (std::size_t i = 0; i < rows.size() && i < selected.results.size(); ++i) {
+    const auto& v = selected.results[i].values;
+    if (sql::Str(v[2]) == add_token) {
+      out.push_back(JobFromNewRow(queue, *rows[i], sql::Int(v[0])));
+    } else {
+      others.push_back(rows[i]->id);
+      out.emplace_back();
+    }
+  }
+  if (others.empty()) co_return out;
+  std::string list = "[";
+  for (const auto& id : others) {
+    if (list.size() > 1) list += ',';
+    core::AppendJsonString(list, id);
+  }
+  list += ']';
+  auto read = co_await context.db
+                  ->Prepare("SELECT " + std::string(kJobColumns) +
+                            " FROM cfq_jobs WHERE queue = ? AND id IN (SELECT value FROM "
+                            "json_each(?))")
+                  .Bind(queue, list)
+                  .All();
+  if (!read.ok()) co_return read.status();
+  std::map<std::string, Job> existing;
+  for (const auto& row : read->results) {
+    Job job = JobFromRow(row);
+    existing.emplace(job.id, std::move(job));
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].id.empty()) continue;
+    const auto it = existing.find(rows[i]->id);
+    if (it != existing.end()) out[i] = it->second;
+  }
+  co_return out;
 }
 
 Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
@@ -363,7 +516,8 @@ Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
   std::vector<NewRow> rows;
   rows.reserve(input.size());
   for (auto& job : input) {
-    auto row = PrepareRow(context, *config, std::move(job.name), job.data, job.options, now, paused);
+    auto row = PrepareRow(context, name_, *config, std::move(job.name), std::move(job.data),
+                          job.options, now, paused);
     if (!row.ok()) co_return row.status();
     rows.push_back(std::move(*row));
   }
@@ -400,8 +554,14 @@ Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
     // Reassemble in input order.
     std::vector<Job> chunk(last - first);
     std::vector<Placement> placements(last - first);
+    std::vector<Job> plain_jobs;
+    if (plain_select) {
+      auto collected = co_await CollectRows(context, name_, plain, results->at(*plain_select),
+                                            add_token);
+      if (!collected.ok()) co_return collected.status();
+      plain_jobs = std::move(*collected);
+    }
     std::size_t next_plain = 0;
-    const auto* plain_rows = plain_select ? &results->at(*plain_select).results : nullptr;
     for (std::size_t i = first; i < last; ++i) {
       placements[i - first] = rows[i].placement;
       const auto single = std::find_if(singles.begin(), singles.end(),
@@ -412,9 +572,7 @@ Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
         chunk[i - first] = std::move(*job);
         continue;
       }
-      const auto& values = plain_rows->at(next_plain++).values;
-      chunk[i - first] = JobFromValues(values);
-      chunk[i - first].is_new = sql::Str(values.at(kJobColumnCount)) == add_token;
+      chunk[i - first] = std::move(plain_jobs.at(next_plain++));
     }
     co_await DispatchNewRows(context, *config, chunk, placements, now);
     for (auto& job : chunk) out.push_back(std::move(job));

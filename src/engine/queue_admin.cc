@@ -468,12 +468,14 @@ Task<Result<std::int64_t>> Queue::Redrive(RedriveOptions options) {
 }
 
 Task<Result<bool>> Queue::RemoveDeduplicationKey(std::string dedup_id) {
-  auto deleted = co_await context_->db
-                     ->Prepare("DELETE FROM cfq_dedupe WHERE queue = ? AND dedup_id = ?")
-                     .Bind(name_, dedup_id)
-                     .Run();
-  if (!deleted.ok()) co_return SchemaMissingOr(deleted.status());
-  co_return deleted->meta.changes > 0;
+  sql::Batch batch(*context_->db);
+  const std::size_t deleted =
+      batch.Add("DELETE FROM cfq_dedupe WHERE queue = ? AND dedup_id = ?", name_, dedup_id);
+  Json data = {{"deduplicationId", dedup_id}};
+  store::QueueEvent(batch, name_, "cfq:dedupe-key-removed", std::move(data), context_->NowMs());
+  auto results = co_await batch.Run("remove-dedupe-key");
+  if (!results.ok()) co_return SchemaMissingOr(results.status());
+  co_return results->at(deleted).meta.changes > 0;
 }
 
 Task<Status> Queue::Log(std::string id, std::string message) {

@@ -49,13 +49,16 @@ Task<Result<std::int64_t>> Promote(EngineContext& context, std::int64_t now) {
 
 // (3) R-DISPATCH: queues whose dispatcher owes sends (undispatched due rows) get a kick.
 Task<Result<std::int64_t>> KickDispatchers(EngineContext& context, std::int64_t now) {
+  // Two index scans (undispatched ready rows; due delayed rows), not one over every row.
   auto rows = co_await context.db
-                  ->Prepare("SELECT DISTINCT j.queue FROM cfq_jobs j JOIN cfq_queues q ON "
-                            "q.queue = j.queue WHERE q.paused_mirror = 0 AND j.dispatch_at IS "
-                            "NULL AND ((j.state IN ('waiting','prioritized') AND j.available_at "
-                            "<= ?) OR (j.state = 'delayed' AND j.available_at <= ? AND "
-                            "(j.priority > 0 OR j.lifo = 1 OR coalesce(q.config ->> "
-                            "'strictOrder', 0) = 1))) ORDER BY j.queue")
+                  ->Prepare("SELECT queue FROM (SELECT DISTINCT queue FROM cfq_jobs WHERE "
+                            "dispatch_at IS NULL AND state IN ('waiting','prioritized') AND "
+                            "available_at <= ? UNION SELECT DISTINCT j.queue FROM cfq_jobs j JOIN "
+                            "cfq_queues q ON q.queue = j.queue WHERE j.state = 'delayed' AND "
+                            "j.available_at <= ? AND j.dispatch_at IS NULL AND (j.priority > 0 OR "
+                            "j.lifo = 1 OR coalesce(q.config ->> 'strictOrder', 0) = 1)) WHERE "
+                            "queue NOT IN (SELECT queue FROM cfq_queues WHERE paused_mirror = 1) "
+                            "ORDER BY queue")
                   .Bind(now, now)
                   .All();
   if (!rows.ok()) co_return rows.status();
@@ -196,9 +199,12 @@ Task<Status> RepairFlows(EngineContext& context, std::int64_t now, TickReport& r
   if (!finished.ok()) co_return finished.status();
   auto vanished = co_await context.db
                       ->Prepare("SELECT d.parent_queue, d.parent_id, d.child_queue, d.child_id "
-                                "FROM cfq_deps d WHERE d.status IN ('pending','failed') AND NOT "
-                                "EXISTS (SELECT 1 FROM cfq_jobs c WHERE c.queue = d.child_queue "
-                                "AND c.id = d.child_id) LIMIT ?")
+                                "FROM cfq_deps d WHERE d.status = 'pending' AND NOT EXISTS (SELECT "
+                                "1 FROM cfq_jobs c WHERE c.queue = d.child_queue AND c.id = "
+                                "d.child_id) UNION ALL SELECT d.parent_queue, d.parent_id, "
+                                "d.child_queue, d.child_id FROM cfq_deps d WHERE d.status = "
+                                "'failed' AND NOT EXISTS (SELECT 1 FROM cfq_jobs c WHERE c.queue = "
+                                "d.child_queue AND c.id = d.child_id) LIMIT ?")
                       .Bind(kTickRowsPerStep)
                       .All();
   if (!vanished.ok()) co_return vanished.status();

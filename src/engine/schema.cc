@@ -107,6 +107,8 @@ Migration MigrationV1() {
   s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_retain
   ON cfq_jobs (queue, state, finished_at)
   WHERE keep_age_s IS NOT NULL OR keep_count IS NOT NULL)");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_jobs_parents
+  ON cfq_jobs (pending_deps) WHERE state = 'waiting-children')");
   s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_events_q ON cfq_events (queue, eid))");
   s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_events_job
   ON cfq_events (queue, job_id, eid) WHERE job_id IS NOT NULL)");
@@ -115,6 +117,8 @@ Migration MigrationV1() {
   ON cfq_deps (child_queue, child_id))");
   s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_deps_pending
   ON cfq_deps (child_queue, child_id) WHERE status = 'pending')");
+  s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_deps_failed
+  ON cfq_deps (child_queue, child_id) WHERE status = 'failed')");
   s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_dedupe_job ON cfq_dedupe (queue, job_id))");
   s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_dedupe_exp
   ON cfq_dedupe (expires_at) WHERE expires_at IS NOT NULL)");

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,18 +43,36 @@ using D1Value = std::variant<std::nullptr_t, std::int64_t, double, std::string, 
 using D1Param =
     std::variant<std::nullptr_t, bool, std::int64_t, double, std::string, Bytes, nlohmann::json>;
 
-// One result row: column names in the statement's order, and their values.
-struct D1Row {
-  std::vector<std::string> columns;
-  std::vector<D1Value> values;
+// One result row: its values in the statement's column order, and the column names (shared by
+// every row of a result, so a row costs no copy of them).
+class D1Row {
+ public:
+  D1Row() = default;
+  D1Row(std::shared_ptr<const std::vector<std::string>> columns, std::vector<D1Value> values)
+      : values(std::move(values)), columns_(std::move(columns)) {}
+  D1Row(std::vector<std::string> columns, std::vector<D1Value> values)
+      : values(std::move(values)),
+        columns_(std::make_shared<const std::vector<std::string>>(std::move(columns))) {}
+
+  // Empty for rows returned as arrays.
+  const std::vector<std::string>& columns() const {
+    static const std::vector<std::string> kNone;
+    return columns_ ? *columns_ : kNone;
+  }
   // The value of `column`, or null when the row has no such column. When several result
   // columns share the name, the last one wins, as in the row objects production builds.
   const D1Value* Get(std::string_view column) const {
-    for (std::size_t i = columns.size(); i > 0; --i) {
-      if (columns[i - 1] == column) return &values[i - 1];
+    const auto& names = columns();
+    for (std::size_t i = std::min(names.size(), values.size()); i > 0; --i) {
+      if (names[i - 1] == column) return &values[i - 1];
     }
     return nullptr;
   }
+
+  std::vector<D1Value> values;
+
+ private:
+  std::shared_ptr<const std::vector<std::string>> columns_;
 };
 
 // `meta` of a D1 result (cloudflare-platform.md §2.2).

@@ -103,12 +103,15 @@ class SqlCursor {
   SqlCursor() = default;
   SqlCursor(std::vector<std::string> columns, std::vector<std::vector<D1Value>> rows,
             std::int64_t rows_read, std::int64_t rows_written)
-      : columns_(std::move(columns)),
+      : columns_(std::make_shared<const std::vector<std::string>>(std::move(columns))),
         rows_(std::move(rows)),
         rows_read_(rows_read),
         rows_written_(rows_written) {}
 
-  const std::vector<std::string>& column_names() const { return columns_; }
+  const std::vector<std::string>& column_names() const {
+    static const std::vector<std::string> kNone;
+    return columns_ ? *columns_ : kNone;
+  }
   std::int64_t rows_read() const { return rows_read_; }
   std::int64_t rows_written() const { return rows_written_; }
 
@@ -141,7 +144,7 @@ class SqlCursor {
   }
 
  private:
-  std::vector<std::string> columns_;
+  std::shared_ptr<const std::vector<std::string>> columns_;  // Shared by every row.
   std::vector<std::vector<D1Value>> rows_;
   std::size_t position_ = 0;
   std::int64_t rows_read_ = 0;

@@ -35,11 +35,15 @@ EngineWorld::ProcessorFn FailTimes(int failures, std::string message) {
 }
 
 EngineWorld::EngineWorld(EngineTestOptions options)
-    : processor_(std::make_shared<ProcessorHolder>()) {
+    : processor_(std::make_shared<ProcessorHolder>()),
+      checker_(std::make_unique<engine::InvariantChecker>()) {
   emulator::SimulatorOptions sim_options;
   sim_options.profile = options.profile;
   sim_options.faults = options.faults;
   sim_ = std::make_unique<emulator::Simulator>(options.seed, sim_options);
+  checker_->SetQueueConfig("jobs", options.queue_config);
+  sim_->trace().AddObserver(
+      [checker = checker_.get()](const core::TraceRecord& record) { checker->Observe(record); });
   engine::EngineBindings bindings;
   engine::RegisterCoordinator(registry_, bindings);
   auto config = emulator::LoadWranglerConfig(emulator::DefaultWranglerConfig(), "wrangler.jsonc",
@@ -93,10 +97,23 @@ EngineWorld::EngineWorld(EngineTestOptions options)
 }
 
 EngineWorld::~EngineWorld() {
+  if (check_at_exit_ && !::testing::Test::HasFatalFailure()) ExpectInvariants(false);
   queue_.reset();
   engine_.reset();
   world_.reset();
   sim_.reset();
+}
+
+std::vector<engine::InvariantResult> EngineWorld::CheckInvariants(bool quiescent) {
+  engine::CheckOptions options;
+  options.quiescent = quiescent;
+  return sim_->Run(checker_->Check(*engine_->context(), options));
+}
+
+void EngineWorld::ExpectInvariants(bool quiescent) {
+  for (const auto& result : CheckInvariants(quiescent)) {
+    EXPECT_TRUE(result.ok) << result.id << " (" << result.name << "): " << result.detail;
+  }
 }
 
 int EngineWorld::RunsOf(const std::string& id) const {

@@ -18,6 +18,7 @@
 #include "emulator/sim/simulator.h"
 #include "emulator/world.h"
 #include "src/engine/engine.h"
+#include "src/engine/invariants.h"
 
 namespace cfemu::testing {
 
@@ -92,6 +93,14 @@ class EngineWorld {
   engine::CoordinatorSnapshot Coordinator(const std::string& queue = "jobs");
   std::int64_t QueryInt(const std::string& sql);
 
+  // The engine's invariants (engine-spec.md §8) over this run; `quiescent` after a
+  // RunUntilIdle with nothing paused or far delayed on purpose. Every EngineWorld checks the
+  // non-quiescent ones when it is destroyed.
+  std::vector<engine::InvariantResult> CheckInvariants(bool quiescent = false);
+  void ExpectInvariants(bool quiescent = false);
+  engine::InvariantChecker& checker() { return *checker_; }
+  void SkipInvariantsAtExit() { check_at_exit_ = false; }
+
   void RunFor(Duration d) { ASSERT_TRUE(sim_->RunFor(d).ok()); }
   void RunUntilIdle(Duration max = core::Hours(24));
   template <class T>
@@ -101,6 +110,8 @@ class EngineWorld {
 
  private:
   std::shared_ptr<ProcessorHolder> processor_;
+  std::unique_ptr<engine::InvariantChecker> checker_;
+  bool check_at_exit_ = true;
   std::unique_ptr<emulator::Simulator> sim_;
   platform::DurableObjectRegistry registry_;
   std::unique_ptr<emulator::World> world_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "src/core/random.h"
+#include "src/core/trace.h"
 #include "src/engine/sql.h"
 
 namespace cfemu::engine {
@@ -151,21 +152,63 @@ Status Coordinator::SaveFlag(const std::string& key, const std::string& value) {
 }
 
 Status Coordinator::SaveLease(const std::string& id, const Lease& lease) {
-  auto sql = storage().sql();
-  if (!sql.ok()) return sql.status();
-  return (*sql)
-      ->Exec("INSERT OR REPLACE INTO cfq_leases (job_id, token, owner, expires_at, granted_at, "
-             "group_key) VALUES (?, ?, ?, ?, ?, ?)",
-             id, lease.token, lease.owner, lease.expires_at, lease.granted_at,
-             sql::Nullable(lease.group))
-      .status();
+  leases_[id] = lease;
+  dirty_leases_.insert(id);
+  return Status::Ok();
 }
 
 Status Coordinator::DeleteLease(const std::string& id) {
   leases_.erase(id);
+  dirty_leases_.insert(id);
+  return Status::Ok();
+}
+
+Status Coordinator::FlushLeases() {
+  if (dirty_leases_.empty()) return Status::Ok();
+  std::string upserts = "[";
+  std::string deletes = "[";
+  for (const std::string& id : dirty_leases_) {
+    const auto it = leases_.find(id);
+    if (it == leases_.end()) {
+      if (deletes.size() > 1) deletes += ',';
+      core::AppendJsonString(deletes, id);
+      continue;
+    }
+    const Lease& lease = it->second;
+    if (upserts.size() > 1) upserts += ',';
+    upserts += '[';
+    core::AppendJsonString(upserts, id);
+    upserts += ',' + std::to_string(lease.token) + ',';
+    core::AppendJsonString(upserts, lease.owner);
+    upserts += ',' + std::to_string(lease.expires_at) + ',' + std::to_string(lease.granted_at) +
+               ',';
+    if (lease.group) {
+      core::AppendJsonString(upserts, *lease.group);
+    } else {
+      upserts += "null";
+    }
+    upserts += ']';
+  }
+  dirty_leases_.clear();
   auto sql = storage().sql();
   if (!sql.ok()) return sql.status();
-  return (*sql)->Exec("DELETE FROM cfq_leases WHERE job_id = ?", id).status();
+  if (upserts.size() > 1) {
+    CFEMU_RETURN_IF_ERROR(
+        (*sql)
+            ->Exec("INSERT OR REPLACE INTO cfq_leases (job_id, token, owner, expires_at, "
+                   "granted_at, group_key) SELECT value ->> 0, value ->> 1, value ->> 2, "
+                   "value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)",
+                   upserts + "]")
+            .status());
+  }
+  if (deletes.size() > 1) {
+    CFEMU_RETURN_IF_ERROR(
+        (*sql)
+            ->Exec("DELETE FROM cfq_leases WHERE job_id IN (SELECT value FROM json_each(?))",
+                   deletes + "]")
+            .status());
+  }
+  return Status::Ok();
 }
 
 Status Coordinator::SaveBucket(const std::string& key, const BucketState& b) {
@@ -321,7 +364,6 @@ AdmitAnswer Coordinator::AdmitOne(const AdmitItem& item, const std::string& owne
   answer = TakeTokens(item, now, dirty);
   if (answer.outcome != AdmitOutcome::kGranted) return answer;
   Lease lease{token, owner, now + config_.lock_duration_ms, now, item.group};
-  leases_[item.id] = lease;
   (void)SaveLease(item.id, lease);
   if (inflight_.erase(item.id) > 0) (void)SaveInflight(item.id, std::nullopt);
   answer.token = token;
@@ -354,6 +396,7 @@ Task<Result<AdmitReply>> Coordinator::Admit(AdmitRequest request) {
                       .Int("retry_at", a.retry_at));
     }
   }
+  CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
   std::sort(dirty.begin(), dirty.end());
   dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
   for (const auto& key : dirty) (void)SaveBucket(key, buckets_[key]);
@@ -390,6 +433,7 @@ Task<Result<std::vector<bool>>> Coordinator::Renew(std::string queue, std::strin
     }
     out.push_back(ok);
   }
+  CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
   co_return out;
 }
 
@@ -406,6 +450,7 @@ Task<Result<bool>> Coordinator::Release(std::string queue, std::string owner,
     CFEMU_CO_RETURN_IF_ERROR(DeleteLease(item.id));
     if (item.refund) RefundTokens(group);
   }
+  CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
   const std::int64_t now = NowMs();
   if (finished && !finished_since_sweep_) {
     finished_since_sweep_ = true;
@@ -424,6 +469,7 @@ Task<Result<bool>> Coordinator::Revoke(std::string queue, std::string id) {
   CFEMU_CO_RETURN_IF_ERROR(Load(queue));
   const bool existed = leases_.count(id) > 0;
   if (existed) CFEMU_CO_RETURN_IF_ERROR(DeleteLease(id));
+  CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
   co_return existed;
 }
 
@@ -438,6 +484,7 @@ Task<Result<bool>> Coordinator::Pause(std::string queue) {
   if (paused_) co_return false;
   paused_ = true;
   CFEMU_CO_RETURN_IF_ERROR(SaveFlag("paused", "1"));
+  if (env().tracing()) env().Trace(core::TraceEvent("engine.paused").Str("queue", queue_));
   co_return true;
 }
 
@@ -446,6 +493,7 @@ Task<Result<bool>> Coordinator::Resume(std::string queue) {
   if (!paused_) co_return false;
   paused_ = false;
   CFEMU_CO_RETURN_IF_ERROR(SaveFlag("paused", "0"));
+  if (env().tracing()) env().Trace(core::TraceEvent("engine.resumed").Str("queue", queue_));
   CFEMU_CO_RETURN_IF_ERROR(co_await KickAt(NowMs()));  // The dispatch pass sends what waited.
   co_return true;
 }
@@ -488,7 +536,6 @@ Task<Result<std::vector<LeaseInfo>>> Coordinator::AdoptStalled(std::string queue
     if (it == leases_.end()) {
       // The lease record is gone (a reset object): recreate it expired, so the alarm stalls it.
       Lease lease{item.token, "cron-backstop", 0, 0, std::nullopt};
-      leases_[item.id] = lease;
       CFEMU_CO_RETURN_IF_ERROR(SaveLease(item.id, lease));
       due = true;
     } else {
@@ -500,6 +547,7 @@ Task<Result<std::vector<LeaseInfo>>> Coordinator::AdoptStalled(std::string queue
     }
     out.push_back(std::move(info));
   }
+  CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
   if (due) CFEMU_CO_RETURN_IF_ERROR(co_await ArmAlarm(now));
   co_return out;
 }
@@ -533,6 +581,9 @@ Task<Result<bool>> Coordinator::Reset(std::string queue) {
   CFEMU_CO_RETURN_IF_ERROR(Load(queue));
   CFEMU_CO_RETURN_IF_ERROR(co_await storage().DeleteAlarm());
   CFEMU_CO_RETURN_IF_ERROR(co_await storage().DeleteAll());
+  if (paused_ && env().tracing()) {
+    env().Trace(core::TraceEvent("engine.resumed").Str("queue", queue_));
+  }
   loaded_ = false;
   queue_.clear();
   config_ = QueueConfig();

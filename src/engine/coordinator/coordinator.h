@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -83,8 +84,11 @@ class Coordinator : public platform::DurableObject {
   core::Status Load(const std::string& queue);
   core::Task<core::Status> EnsureConfig();
   core::Status SaveFlag(const std::string& key, const std::string& value);
+  // Leases change in memory and are written together by FlushLeases() (one statement for the
+  // upserts, one for the deletions) before the RPC's next await or its return.
   core::Status SaveLease(const std::string& id, const Lease& lease);
   core::Status DeleteLease(const std::string& id);
+  core::Status FlushLeases();
   core::Status SaveBucket(const std::string& key, const BucketState& bucket);
   core::Status SaveInflight(const std::string& id, std::optional<std::int64_t> sent_at);
   // A dispatch pass is due at `at`.
@@ -121,6 +125,7 @@ class Coordinator : public platform::DurableObject {
   std::optional<std::int64_t> alarm_at_;      // The alarm this object set.
   bool alarm_known_ = false;
   std::map<std::string, Lease> leases_;  // Ordered: deterministic iteration.
+  std::set<std::string> dirty_leases_;   // Changed since the last FlushLeases().
   std::map<std::string, BucketState> buckets_;
   std::map<std::string, std::int64_t> inflight_;  // Dispatcher envelopes: job -> sent_at.
   std::shared_ptr<EngineContext> context_;

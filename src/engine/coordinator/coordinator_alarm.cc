@@ -134,6 +134,7 @@ Task<Status> Coordinator::ProcessExpiredLeases(std::int64_t now) {
       CFEMU_CO_RETURN_IF_ERROR(DeleteLease(e.id));
     }
   }
+  CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
   if (kick_at_) CFEMU_CO_RETURN_IF_ERROR(SaveFlag("kick_at", std::to_string(*kick_at_)));
   co_await ApplyPostCommit(*context, std::move(post));
   co_return Status::Ok();
@@ -239,29 +240,54 @@ Task<Status> Coordinator::RetentionSweep(std::int64_t now) {
   auto context = Context();
   if (!context) co_return Status::FailedPrecondition("the coordinator cannot reach D1");
   const std::int64_t limit = config_.sweep_batch;
+  // Count policies: one cutoff per distinct (state, keep_count) among the rows that carry one
+  // (engine-spec.md §7.1), so the sweep never ranks rows without a policy.
+  auto pairs = co_await context->db
+                   ->Prepare("SELECT DISTINCT state, keep_count FROM cfq_jobs WHERE queue = ? AND "
+                             "state IN ('completed','failed') AND keep_count IS NOT NULL")
+                   .Bind(queue_)
+                   .All();
+  if (!pairs.ok()) co_return pairs.status();
+  struct Selection {
+    std::string sql;  // "SELECT seq ..." with its params.
+    std::vector<sql::D1Param> params;
+    std::string policy;
+  };
+  std::vector<Selection> selections;
+  selections.push_back(
+      {"SELECT seq FROM cfq_jobs WHERE queue = ? AND state IN ('completed','failed') AND "
+       "keep_age_s IS NOT NULL AND finished_at < ? - keep_age_s * 1000 ORDER BY seq LIMIT ?",
+       {queue_, now, limit},
+       "age"});
+  for (const auto& row : pairs->results) {
+    const std::string state = sql::Str(row.values[0]);
+    const std::int64_t keep = sql::Int(row.values[1]);
+    if (keep <= 0) {
+      selections.push_back({"SELECT seq FROM cfq_jobs WHERE queue = ? AND state = ? AND "
+                            "keep_count = ? ORDER BY seq LIMIT ?",
+                            {queue_, state, keep, limit},
+                            "count"});
+      continue;
+    }
+    selections.push_back(
+        {"SELECT seq FROM cfq_jobs WHERE queue = ? AND state = ? AND keep_count = ? AND "
+         "(finished_at, seq) < (SELECT finished_at, seq FROM cfq_jobs WHERE queue = ? AND state = "
+         "? ORDER BY finished_at DESC, seq DESC LIMIT 1 OFFSET ?) ORDER BY seq LIMIT ?",
+         {queue_, state, keep, queue_, state, keep - 1, limit},
+         "count"});
+  }
   sql::Batch batch(*context->db);
-  // Age: finished rows older than their own keep_age_s (events first, then the deletes).
-  const std::string by_age =
-      "SELECT seq FROM cfq_jobs WHERE queue = ? AND state IN ('completed','failed') AND "
-      "keep_age_s IS NOT NULL AND finished_at < ? - keep_age_s * 1000 ORDER BY seq LIMIT ?";
-  // Count: rows ranked at or beyond their own keep_count among the newest of their state.
-  const std::string by_count =
-      "SELECT seq FROM (SELECT seq, keep_count, row_number() OVER (PARTITION BY state ORDER BY "
-      "finished_at DESC, seq DESC) AS rn FROM cfq_jobs WHERE queue = ? AND state IN "
-      "('completed','failed')) WHERE keep_count IS NOT NULL AND rn > keep_count ORDER BY seq "
-      "LIMIT ?";
-  for (const std::string* selection : {&by_age, &by_count}) {
-    const bool age = selection == &by_age;
-    std::vector<sql::D1Param> params{now, std::string(age ? "age" : "count"), queue_};
-    if (age) params.emplace_back(now);
-    params.emplace_back(limit);
+  std::vector<std::size_t> deletes;
+  for (const Selection& selection : selections) {
+    std::vector<sql::D1Param> params{now, selection.policy};
+    params.insert(params.end(), selection.params.begin(), selection.params.end());
     batch.AddParams(
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT queue, id, 'removed', ?, "
         "json_object('prev', state, 'reason', 'retention', 'policy', ?, 'epoch', epoch, 'gen', "
-        "gen) FROM cfq_jobs WHERE seq IN (" + *selection + ") ORDER BY seq",
-        params);
-    params.erase(params.begin(), params.begin() + 2);
-    batch.AddParams("DELETE FROM cfq_jobs WHERE seq IN (" + *selection + ")", std::move(params));
+        "gen) FROM cfq_jobs WHERE seq IN (" + selection.sql + ") ORDER BY seq",
+        std::move(params));
+    deletes.push_back(batch.AddParams("DELETE FROM cfq_jobs WHERE seq IN (" + selection.sql + ")",
+                                      selection.params));
   }
   batch.Add(
       "DELETE FROM cfq_events WHERE queue = ? AND eid <= (SELECT eid FROM cfq_events WHERE "
@@ -278,9 +304,10 @@ Task<Status> Coordinator::RetentionSweep(std::int64_t now) {
             now - core::Days(14).ms());
   auto results = co_await batch.Run("retention:" + queue_);
   if (!results.ok()) co_return results.status();
-  const std::int64_t deleted = results->at(1).meta.changes + results->at(3).meta.changes;
+  bool full = false;  // A full page: more may be due.
+  for (std::size_t index : deletes) full = full || results->at(index).meta.changes >= limit;
   last_sweep_ = now;
-  finished_since_sweep_ = deleted >= limit;  // A full page: more may be due.
+  finished_since_sweep_ = full;
   CFEMU_CO_RETURN_IF_ERROR(SaveFlag("last_sweep", std::to_string(now)));
   CFEMU_CO_RETURN_IF_ERROR(SaveFlag("finished_since_sweep", finished_since_sweep_ ? "1" : "0"));
   co_return Status::Ok();
