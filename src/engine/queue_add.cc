@@ -18,10 +18,16 @@ using core::Status;
 using core::Task;
 using sql::D1Param;
 
-std::string NewJobId(core::Random& random) {
+std::string NewJobId(core::Random& random, std::int64_t now_ms) {
+  // UUIDv7 layout: 48 bits of creation time, then random bits. Ids of jobs added together sort
+  // together, so the (queue, id) index and the event index grow at their end instead of taking
+  // a random page (and cache miss) for every insert.
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string hex = random.Hex(16);
-  hex[12] = '4';                                   // Version 4.
-  hex[16] = "89ab"[std::string("0123456789abcdef").find(hex[16]) & 3];  // Variant 10xx.
+  const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(now_ms, 0));
+  for (int i = 0; i < 12; ++i) hex[i] = kHex[(ms >> (44 - 4 * i)) & 0xf];
+  hex[12] = '7';                                                         // Version 7.
+  hex[16] = "89ab"[std::string_view(kHex).find(hex[16]) & 3];            // Variant 10xx.
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
@@ -54,7 +60,7 @@ Result<NewRow> PrepareRow(EngineContext& context, const std::string& config_queu
     return Status::TooLarge("job data is " + std::to_string(row.data.size()) +
                             " bytes of JSON, over the limit of " + std::to_string(size_limit));
   }
-  row.id = row.options.job_id ? *row.options.job_id : NewJobId(context.random);
+  row.id = row.options.job_id ? *row.options.job_id : NewJobId(context.random, now);
   // The envelope carries the queue, the id and the group: it must stay within 512 bytes.
   Envelope probe{config_queue_name, row.id, INT64_MAX, INT64_MAX, row.options.group_key};
   if (EnvelopeBytes(probe) > kMaxEnvelopeBytes) {
