@@ -152,12 +152,17 @@ Task<Status> Queue::Pause() {
   auto stub = context_->Coordinator(name_);
   auto changed = co_await stub->Call(&Coordinator::Pause, name_);
   if (!changed.ok()) co_return changed.status();
+  // Traced once the coordinator's reply says the flag is stored (the checkers' INV-08).
+  if (context_->tracing()) context_->Trace(core::TraceEvent("engine.paused").Str("queue", name_));
   co_return co_await MirrorPause(*context_, name_, true, *changed);
 }
 
 Task<Status> Queue::Resume() {
   auto config = co_await QueueConfigFor(*context_, name_);
   if (!config.ok()) co_return config.status();
+  // Traced before the call: grants may start as soon as the coordinator clears the flag, before
+  // its reply is back (a pause is traced after the reply, for the same reason).
+  if (context_->tracing()) context_->Trace(core::TraceEvent("engine.resumed").Str("queue", name_));
   auto stub = context_->Coordinator(name_);
   auto changed = co_await stub->Call(&Coordinator::Resume, name_);
   if (!changed.ok()) co_return changed.status();
@@ -434,6 +439,7 @@ Task<Status> Queue::Obliterate(ObliterateOptions options) {
   batch.Add("DELETE FROM cfq_deps WHERE parent_queue = ?", name_);
   auto cleared = co_await batch.Run("obliterate");
   if (!cleared.ok()) co_return cleared.status();
+  if (context_->tracing()) context_->Trace(core::TraceEvent("engine.resumed").Str("queue", name_));
   auto stub = context_->Coordinator(name_);
   auto reset = co_await stub->Call(&Coordinator::Reset, name_);
   if (!reset.ok()) co_return reset.status();

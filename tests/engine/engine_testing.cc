@@ -83,14 +83,21 @@ EngineWorld::EngineWorld(EngineTestOptions options)
   auto engine = engine::Engine::Create(env(), bindings, root.Fork("producer"));
   EXPECT_TRUE(engine.ok()) << engine.status().ToString();
   engine_ = std::make_unique<engine::Engine>(std::move(*engine));
-  if (options.migrate) {
+  // Under a fault profile the set-up itself may meet a fault: try again, as a deploy would.
+  for (int attempt = 0; options.migrate && attempt < 20; ++attempt) {
     auto migrated = sim_->Run(engine_->Migrate());
-    EXPECT_TRUE(migrated.ok()) << migrated.status().ToString();
+    if (migrated.ok()) break;
+    EXPECT_LT(attempt, 19) << migrated.status().ToString();
   }
   if (options.open_queue) {
-    auto queue = sim_->Run(engine_->OpenQueue("jobs", options.queue_config));
-    EXPECT_TRUE(queue.ok()) << queue.status().ToString();
-    queue_ = std::make_unique<engine::Queue>(std::move(*queue));
+    for (int attempt = 0; attempt < 20 && !queue_; ++attempt) {
+      auto queue = sim_->Run(engine_->OpenQueue("jobs", options.queue_config));
+      if (queue.ok()) {
+        queue_ = std::make_unique<engine::Queue>(std::move(*queue));
+      } else {
+        EXPECT_LT(attempt, 19) << queue.status().ToString();
+      }
+    }
   } else {
     queue_ = std::make_unique<engine::Queue>(*engine_->GetQueue("jobs"));
   }
@@ -180,6 +187,27 @@ engine::CoordinatorSnapshot EngineWorld::Coordinator(const std::string& queue) {
   auto snapshot = sim_->Run(stub->Call(&engine::Coordinator::Inspect, queue));
   EXPECT_TRUE(snapshot.ok()) << snapshot.status().ToString();
   return snapshot.ok() ? *snapshot : engine::CoordinatorSnapshot();
+}
+
+std::string EngineWorld::DescribeUnfinished() {
+  platform::D1Database& db = **env().D1("DB");
+  auto rows = sim_->Run(db.Prepare("SELECT id, name, state, gen, dispatch_at, available_at, "
+                                   "attempts_made, attempts_started, stalled_count, lost_count, "
+                                   "pending_deps FROM cfq_jobs WHERE state NOT IN ('completed', "
+                                   "'failed') ORDER BY seq")
+                            .All());
+  std::string out;
+  if (rows.ok()) {
+    for (const auto& row : rows->results) {
+      for (const auto& value : row.values) out += engine::sql::Str(value) + " ";
+      out += "\n";
+    }
+  }
+  const auto snapshot = Coordinator();
+  out += "coordinator: paused=" + std::to_string(snapshot.paused) +
+         " leases=" + std::to_string(snapshot.leases.size()) +
+         " inflight=" + std::to_string(snapshot.inflight);
+  return out;
 }
 
 std::int64_t EngineWorld::QueryInt(const std::string& sql) {

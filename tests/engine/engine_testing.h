@@ -91,6 +91,8 @@ class EngineWorld {
   std::vector<std::pair<std::string, Json>> Events(const std::string& id = std::string());
   std::vector<std::string> EventNames(const std::string& id = std::string());
   engine::CoordinatorSnapshot Coordinator(const std::string& queue = "jobs");
+  // Unfinished rows and the coordinator's state, for failure messages.
+  std::string DescribeUnfinished();
   std::int64_t QueryInt(const std::string& sql);
 
   // The engine's invariants (engine-spec.md §8) over this run; `quiescent` after a

@@ -484,7 +484,6 @@ Task<Result<bool>> Coordinator::Pause(std::string queue) {
   if (paused_) co_return false;
   paused_ = true;
   CFEMU_CO_RETURN_IF_ERROR(SaveFlag("paused", "1"));
-  if (env().tracing()) env().Trace(core::TraceEvent("engine.paused").Str("queue", queue_));
   co_return true;
 }
 
@@ -493,7 +492,6 @@ Task<Result<bool>> Coordinator::Resume(std::string queue) {
   if (!paused_) co_return false;
   paused_ = false;
   CFEMU_CO_RETURN_IF_ERROR(SaveFlag("paused", "0"));
-  if (env().tracing()) env().Trace(core::TraceEvent("engine.resumed").Str("queue", queue_));
   CFEMU_CO_RETURN_IF_ERROR(co_await KickAt(NowMs()));  // The dispatch pass sends what waited.
   co_return true;
 }
@@ -581,9 +579,6 @@ Task<Result<bool>> Coordinator::Reset(std::string queue) {
   CFEMU_CO_RETURN_IF_ERROR(Load(queue));
   CFEMU_CO_RETURN_IF_ERROR(co_await storage().DeleteAlarm());
   CFEMU_CO_RETURN_IF_ERROR(co_await storage().DeleteAll());
-  if (paused_ && env().tracing()) {
-    env().Trace(core::TraceEvent("engine.resumed").Str("queue", queue_));
-  }
   loaded_ = false;
   queue_.clear();
   config_ = QueueConfig();
