@@ -79,6 +79,11 @@ class WorldEnv final : public platform::Env {
 
 }  // namespace
 
+std::string D1DatabaseId(const platform::D1BindingSpec& binding) {
+  return binding.database_id.empty() ? core::DeriveUuid("d1", binding.database_name)
+                                     : binding.database_id;
+}
+
 World::World(Host& host, platform::EnvSpec spec, WorldOptions options, bool)
     : host_(host), spec_(std::move(spec)), options_(std::move(options)) {}
 
@@ -151,8 +156,7 @@ Status World::OpenStorage() {
   for (const auto& binding : spec_.d1_databases) {
     D1Options options;
     options.name = binding.database_name;
-    options.id = binding.database_id.empty() ? core::DeriveUuid("d1", binding.database_name)
-                                             : binding.database_id;
+    options.id = D1DatabaseId(binding);
     options.file = PersistPath("d1", options.id + ".sqlite");
     auto service = D1Service::Open(host_, std::move(options));
     if (!service.ok()) return service.status();

@@ -28,6 +28,10 @@
 
 namespace cfemu::emulator {
 
+// The id a D1 binding's database has (and its file is named after, when persisted):
+// wrangler's database_id, or a UUID derived from database_name.
+std::string D1DatabaseId(const platform::D1BindingSpec& binding);
+
 struct WorldOptions {
   QueueLimits queue_limits;
   // The classes Durable Object bindings name (by wrangler class_name). Required when the spec

@@ -1,14 +1,14 @@
-// `cfemu demo`: a real queue scenario built in code (producers, a consumer that fails some
-// messages, retries, a dead letter queue with its own consumer, a pull consumer), run on the
-// simulation runtime, with a report of what happened. The scenario file format belongs to the
-// harness; this program is its stand-in until then.
+// `cfemu demo`: the job engine end to end, built in code and run on the simulation runtime: a
+// rate-limited burst, jobs that fail and retry with backoff, a job whose worker is killed
+// mid-run (a stall) and recovers, a flow, a job scheduler and a pause/resume, all on the
+// fixture wiring (queue + DLQ + D1 + coordinator + minute cron). It prints job counts, timings,
+// the faults that fired, every invariant of engine-spec.md §8 and the trace hash.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
 #include "emulator/sim/fault.h"
-#include "src/platform/env.h"
 
 namespace cfemu::emulator {
 

@@ -177,10 +177,22 @@ struct Finding {
   }
 };
 
+// A read of the checker, tried again when the platform fails it transiently (the checker may
+// run while a fault profile is still on).
+Task<Result<platform::D1Result>> Read(EngineContext& context, std::string sql,
+                                      std::vector<platform::D1Param> params) {
+  Result<platform::D1Result> rows;
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    rows = co_await context.db->Prepare(sql).Bind(params).All();
+    if (rows.ok() || rows.code() == core::Code::kInvalidArgument) break;
+  }
+  co_return rows;
+}
+
 // Runs `sql` and adds one detail per returned row (its columns joined).
 Task<Status> Expect(EngineContext& context, Finding& finding, std::string what, std::string sql,
                     std::vector<platform::D1Param> params = {}) {
-  auto rows = co_await context.db->Prepare(std::move(sql)).Bind(std::move(params)).All();
+  auto rows = co_await Read(context, std::move(sql), std::move(params));
   if (!rows.ok()) co_return rows.status();
   for (const auto& row : rows->results) {
     std::string detail = what + ":";
@@ -320,27 +332,31 @@ Task<Status> CheckHistory(EngineContext& context, std::map<std::string, CheckSta
 
 // INV-05: a live lease of an active row carries the row's gen; at quiescence no lease is left.
 Task<Status> CheckLeases(EngineContext& context, Finding& finding, bool quiescent) {
-  auto queues = co_await context.db->Prepare("SELECT queue FROM cfq_queues ORDER BY queue").All();
+  auto queues = co_await Read(context, "SELECT queue FROM cfq_queues ORDER BY queue", {});
   if (!queues.ok()) co_return queues.status();
   for (const auto& row : queues->results) {
     const std::string queue = sql::Str(row.values[0]);
-    auto stub = context.Coordinator(queue);
-    auto snapshot = co_await stub->Call(&Coordinator::Inspect, queue);
+    Result<CoordinatorSnapshot> snapshot;
+    for (int attempt = 0; attempt < 20; ++attempt) {
+      auto stub = context.Coordinator(queue);
+      snapshot = co_await stub->Call(&Coordinator::Inspect, queue);
+      if (snapshot.ok()) break;
+    }
     if (!snapshot.ok()) co_return snapshot.status();
     for (const LeaseInfo& lease : snapshot->leases) {
       if (quiescent) {
         finding.Add("lease left on " + queue + ":" + lease.id);
         continue;
       }
-      auto job = co_await context.db
-                     ->Prepare("SELECT state, gen FROM cfq_jobs WHERE queue = ? AND id = ?")
-                     .Bind(queue, lease.id)
-                     .First();
+      std::vector<platform::D1Param> key{queue, lease.id};
+      auto job = co_await Read(context, "SELECT state, gen FROM cfq_jobs WHERE queue = ? AND id = ?",
+                               std::move(key));
       if (!job.ok()) co_return job.status();
-      if (!*job || !lease.live) continue;
-      if (sql::Str((*job)->values[0]) == "active" && sql::Int((*job)->values[1]) != lease.token) {
+      if (job->results.empty() || !lease.live) continue;
+      const auto& v = job->results.front().values;
+      if (sql::Str(v[0]) == "active" && sql::Int(v[1]) != lease.token) {
         finding.Add("live lease token " + std::to_string(lease.token) + " on " + queue + ":" +
-                    lease.id + " at gen " + sql::Str((*job)->values[1]));
+                    lease.id + " at gen " + sql::Str(v[1]));
       }
     }
   }
@@ -384,15 +400,15 @@ Task<std::vector<InvariantResult>> InvariantChecker::Check(EngineContext& contex
                                                  options.quiescent);
   if (status.ok() && options.dead_letter_messages) {
     for (const std::string& message : *options.dead_letter_messages) {
-      auto row = co_await context.db
-                     ->Prepare("SELECT count(*) FROM cfq_dead_letters WHERE cf_message_id = ?")
-                     .Bind(message)
-                     .First();
+      std::vector<platform::D1Param> id{message};
+      auto row = co_await Read(context,
+                               "SELECT count(*) FROM cfq_dead_letters WHERE cf_message_id = ?",
+                               std::move(id));
       if (!row.ok()) {
         status = row.status();
         break;
       }
-      if (*row && sql::Int((*row)->values[0]) != 1) {
+      if (!row->results.empty() && sql::Int(row->results.front().values[0]) != 1) {
         checks["INV-17"].finding.Add("DLQ message " + message + " has no dead-letter row");
       }
     }
