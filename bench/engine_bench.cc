@@ -9,7 +9,6 @@
 //   ./build/release/bench/cfemu_bench --benchmark_filter=BM_EngineLifecycle
 #include <utility>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -105,15 +104,9 @@ void RunLifecycle(benchmark::State& state, bool file_backed, bool remove_on_comp
       D1Service& d1 = *bench.world->d1("DB");
       const D1Stats before = d1.stats();
       state.ResumeTiming();
-      (void)bench.world->queues().Pause("jobs");
-      auto t0 = std::chrono::steady_clock::now();
       auto added = bench.sim->Run(bench.queue->AddBulk(std::move(input)));
       if (!added.ok()) std::abort();
-      auto t1 = std::chrono::steady_clock::now();
-      (void)bench.world->queues().Resume("jobs");
       if (!bench.sim->RunUntilIdle().ok()) std::abort();
-      auto t2 = std::chrono::steady_clock::now();
-      fprintf(stderr, "add %.0f ms consume %.0f ms\n", std::chrono::duration<double, std::milli>(t1 - t0).count(), std::chrono::duration<double, std::milli>(t2 - t1).count());
       state.PauseTiming();
       auto metrics = bench.sim->Run(bench.queue->GetMetrics(engine::MetricKind::kCompleted));
       if (!metrics.ok() || metrics->count != jobs) std::abort();

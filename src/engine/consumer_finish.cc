@@ -282,6 +282,9 @@ std::size_t AppendOne(sql::Batch& batch, JobRun& run, std::int64_t now, store::F
       const bool retry = run.kind == FinishKind::kRetry;
       placement = PlaceAgain(run, retry ? now + run.decision.backoff_ms
                                         : run.delayed_until.value_or(now), now);
+      // T15 is active -> delayed even when the time has come: the row is a due delayed row
+      // (claimable, or flipped by the dispatch pass) and records `delayed`, as INV-03 counts.
+      if (!retry) placement.state = JobState::kDelayed;
       store::Redispatch r;
       r.placement = placement;
       r.event = placement.state == JobState::kDelayed ? "delayed" : "waiting";

@@ -145,13 +145,20 @@ void AppendDedupeBefore(sql::Batch& batch, const std::string& queue, const NewRo
   if (d.replace) {  // A2: the keyed job, still delayed, is replaced (T27).
     const std::string keyed =
         "SELECT job_id FROM cfq_dedupe WHERE queue = ? AND dedup_id = ? AND job_id <> ?";
+    // The old job's `removed` survives its delete (the trigger keeps terminal events); the
+    // `deduplicated` event belongs to the job that replaces it, so the delete cannot take it.
     batch.Add(
-        "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, e.value, "
-        "?, json_object('prev', 'delayed', 'deduplicationId', ?, 'deduplicatedJobId', ?, "
-        "'epoch', c.epoch, 'gen', c.gen) FROM cfq_jobs c, json_each('[\"removed\","
-        "\"deduplicated\"]') e WHERE c.queue = ? AND c.state = 'delayed' AND c.id = (" + keyed +
-            ") ORDER BY e.key",
+        "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
+        "'removed', ?, json_object('prev', 'delayed', 'deduplicationId', ?, "
+        "'deduplicatedJobId', ?, 'epoch', c.epoch, 'gen', c.gen) FROM cfq_jobs c WHERE "
+        "c.queue = ? AND c.state = 'delayed' AND c.id = (" + keyed + ")",
         now, d.id, row.id, queue, queue, d.id, row.id);
+    batch.Add(
+        "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, ?, "
+        "'deduplicated', ?, json_object('jobId', ?, 'deduplicationId', ?, 'deduplicatedJobId', "
+        "c.id) FROM cfq_jobs c WHERE c.queue = ? AND c.state = 'delayed' AND c.id = (" + keyed +
+            ")",
+        row.id, now, row.id, d.id, queue, queue, d.id, row.id);
     batch.Add("DELETE FROM cfq_jobs WHERE queue = ? AND state = 'delayed' AND id = (" + keyed +
                   ")",
               queue, queue, d.id, row.id);
@@ -207,6 +214,11 @@ std::size_t AppendAdd(sql::Batch& batch, const std::string& queue, const NewRow&
     batch.Add("UPDATE cfq_jobs SET pending_deps = pending_deps + 1 WHERE queue = ? AND id = ? AND " +
                   ours,
               o.parent->queue, o.parent->id, queue, row.id, add_token);
+  }
+  if (o.deduplication && o.deduplication->replace) {  // A2's event, when the insert lost.
+    batch.Add("DELETE FROM cfq_events WHERE queue = ? AND job_id = ? AND event = 'deduplicated' "
+              "AND at = ? AND NOT " + ours,
+              queue, row.id, row.now, queue, row.id, add_token);
   }
   const std::string one = "[" + sql::Dump(row.id) + "]";
   batch.Add(std::string(kAddedEventSql), row.now, one, queue, add_token);  // A7.
