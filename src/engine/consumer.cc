@@ -100,14 +100,14 @@ std::map<std::string, std::vector<Incoming>> Decode(Invocation& inv,
       inv.actions->Retry(i, 60);
       continue;
     }
-    if (decoded.kind == EnvelopeKind::kValid && !Serves(inv.state->options,
-                                                        decoded.envelope.queue)) {
+    if (decoded.kind == EnvelopeKind::kValid &&
+        !Serves(inv.state->options, decoded.envelope.queue)) {
       decoded.kind = EnvelopeKind::kForeign;
       decoded.reason = "queue '" + decoded.envelope.queue + "' is not served by this consumer";
     }
     if (decoded.kind == EnvelopeKind::kForeign) {
-      foreign.push_back({i, m.id, m.attempts, BodyText(*m.body), decoded.reason,
-                         decoded.envelope.queue});
+      foreign.push_back(
+          {i, m.id, m.attempts, BodyText(*m.body), decoded.reason, decoded.envelope.queue});
       continue;
     }
     Incoming in;
@@ -123,9 +123,9 @@ std::map<std::string, std::vector<Incoming>> Decode(Invocation& inv,
 // ---- The claim batch (K1-K6) ------------------------------------------------------------------
 
 struct ClaimPlan {
-  Json granted = Json::array();   // [id, envGen, token]
-  Json parked = Json::array();    // [id, envGen]
-  Json limited = Json::array();   // [id, envGen, retryAt]
+  Json granted = Json::array();  // [id, envGen, token]
+  Json parked = Json::array();   // [id, envGen]
+  Json limited = Json::array();  // [id, envGen, retryAt]
   Json ids = Json::array();
   std::optional<std::size_t> claim, redelay, classify;
 };
@@ -146,14 +146,16 @@ void BuildClaimBatch(sql::Batch& batch, ClaimPlan& plan, const std::string& queu
     batch.Add(  // K2: `active` events, under the claim's own guard (before it).
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
         "'active', ?, json_object('prev', c.state, 'epoch', c.epoch, 'gen', c.gen + 1, "
-        "'attempt', c.attempts_started + 1)" + wave_rows + " AND c.available_at <= ? ORDER BY "
-        "w.key",
+        "'attempt', c.attempts_started + 1)" +
+            wave_rows +
+            " AND c.available_at <= ? ORDER BY "
+            "w.key",
         now, granted, queue, due);
     plan.claim = batch.Add(  // K1: the claims; the token is the envelope's gen + 1.
         "UPDATE cfq_jobs SET state = 'active', gen = gen + 1, attempts_started = "
         "attempts_started + 1, processed_at = ?, lease_owner = ?, lease_until = ?, dispatch_at = "
-        "NULL, dispatch_deadline = NULL WHERE seq IN (SELECT c.seq" + wave_rows +
-            " AND c.available_at <= ?) RETURNING " + std::string(kJobColumns),
+        "NULL, dispatch_deadline = NULL WHERE seq IN (SELECT c.seq" +
+            wave_rows + " AND c.available_at <= ?) RETURNING " + std::string(kJobColumns),
         now, owner, now + config.lock_duration_ms, granted, queue, due);
   }
   if (!plan.limited.empty()) {
@@ -161,7 +163,8 @@ void BuildClaimBatch(sql::Batch& batch, ClaimPlan& plan, const std::string& queu
     batch.Add(  // K5: `delayed` events of the re-delays (T16).
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
         "'delayed', ?, json_object('reason', 'rate-limit', 'delay', max(c.available_at, "
-        "w.value ->> 2) - ?, 'epoch', c.epoch, 'gen', c.gen + 1)" + wave_rows,
+        "w.value ->> 2) - ?, 'epoch', c.epoch, 'gen', c.gen + 1)" +
+            wave_rows,
         now, now, limited, queue);
     plan.redelay = batch.Add(  // K4: the re-delays, sent before the ack.
         "UPDATE cfq_jobs SET state = 'delayed', available_at = max(available_at, (SELECT "
@@ -174,7 +177,8 @@ void BuildClaimBatch(sql::Batch& batch, ClaimPlan& plan, const std::string& queu
   if (!plan.parked.empty()) {
     batch.Add(  // K3: parks (T17): undispatched, no attempt, no event.
         "UPDATE cfq_jobs SET gen = gen + 1, dispatch_at = NULL, dispatch_deadline = NULL WHERE "
-        "seq IN (SELECT c.seq" + wave_rows + ")",
+        "seq IN (SELECT c.seq" +
+            wave_rows + ")",
         sql::Dump(plan.parked), queue);
   }
   plan.classify = batch.Add(  // K6: what every envelope of the wave found.
@@ -209,7 +213,8 @@ Task<void> RunClaimed(std::shared_ptr<Invocation> inv, std::vector<std::unique_p
   for (std::size_t first = 0; first < runs.size(); first += concurrency) {
     std::vector<Task<void>> tasks;
     const std::size_t last = std::min(runs.size(), first + static_cast<std::size_t>(concurrency));
-    for (std::size_t i = first; i < last; ++i) tasks.push_back(ProcessJob(*inv, *runs[i], committer));
+    for (std::size_t i = first; i < last; ++i)
+      tasks.push_back(ProcessJob(*inv, *runs[i], committer));
     co_await core::WhenAll(std::move(tasks));
   }
   std::vector<LeaseRef> release;
@@ -222,22 +227,21 @@ Task<void> RunClaimed(std::shared_ptr<Invocation> inv, std::vector<std::unique_p
   }
   if (!release.empty()) {
     auto stub = inv->context->Coordinator(queue);
-    auto released = co_await stub->Call(&Coordinator::Release, queue, inv->owner,
-                                        std::move(release), finished);
+    auto released =
+        co_await stub->Call(&Coordinator::Release, queue, inv->owner, std::move(release), finished);
     (void)released;  // An unreleased lease expires; R-LEASE-GC removes it.
   }
 }
 
 // Steps 3-5 for one wave of envelopes of one queue.
-Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue,
-                   std::vector<Incoming> wave) {
+Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vector<Incoming> wave) {
   EngineContext& context = *inv->context;
   const int infra_delay = inv->state->options.infra_retry_delay_seconds;
   AdmitRequest request;
   request.queue = queue;
   request.owner = inv->owner;
-  for (const auto& in : wave) request.items.emplace_back(in.envelope.id, in.envelope.gen,
-                                                         in.envelope.group);
+  for (const auto& in : wave)
+    request.items.emplace_back(in.envelope.id, in.envelope.gen, in.envelope.group);
   auto stub = context.Coordinator(queue);
   auto admitted = co_await stub->Call(&Coordinator::Admit, std::move(request));
   if (!admitted.ok()) {  // R-INFRA: the coordinator is unreachable; try these messages later.
@@ -253,13 +257,18 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue,
     const AdmitAnswer& a = admitted->answers.at(i);
     plan.ids.push_back(e.id);
     switch (a.outcome) {
-      case AdmitOutcome::kGranted: plan.granted.push_back(Json::array({e.id, e.gen, a.token})); break;
+      case AdmitOutcome::kGranted:
+        plan.granted.push_back(Json::array({e.id, e.gen, a.token}));
+        break;
       case AdmitOutcome::kPaused:
-      case AdmitOutcome::kSaturated: plan.parked.push_back(Json::array({e.id, e.gen})); break;
+      case AdmitOutcome::kSaturated:
+        plan.parked.push_back(Json::array({e.id, e.gen}));
+        break;
       case AdmitOutcome::kLimited:
         plan.limited.push_back(Json::array({e.id, e.gen, a.retry_at}));
         break;
-      case AdmitOutcome::kBusy: break;
+      case AdmitOutcome::kBusy:
+        break;
     }
   }
   sql::Batch batch(*context.db);
@@ -372,7 +381,8 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue,
 Task<void> RenewLoop(std::shared_ptr<Invocation> inv, std::string queue, std::int64_t period_ms) {
   while (true) {
     const core::Instant wake = inv->env->clock().Now() + core::Milliseconds(period_ms);
-    const Status slept = co_await inv->env->runtime().SleepUntil(wake, core::TimerKind::kBackground);
+    const Status slept =
+        co_await inv->env->runtime().SleepUntil(wake, core::TimerKind::kBackground);
     if (!slept.ok() || inv->finished) break;
     auto& runs = inv->inflight[queue];
     if (runs.empty()) break;
@@ -386,8 +396,7 @@ Task<void> RenewLoop(std::shared_ptr<Invocation> inv, std::string queue, std::in
       continue;  // Try again next period; the lease may still be valid.
     }
     const core::Instant now = inv->env->clock().Now();
-    const bool out_of_time =
-        inv->deadline && now + core::Milliseconds(period_ms) >= *inv->deadline;
+    const bool out_of_time = inv->deadline && now + core::Milliseconds(period_ms) >= *inv->deadline;
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto it = runs.find(items[i].id);
       if (it == runs.end() || it->second->token != items[i].token) continue;
@@ -471,10 +480,10 @@ Task<Result<PulledOutcome>> HandlePulledBatch(std::shared_ptr<ConsumerState> sta
 
 platform::QueueHandler Consumer::Handler() const {
   std::shared_ptr<ConsumerState> state = state_;
-  return [state](platform::MessageBatch& batch, platform::Env& env,
-                 platform::ExecutionContext& ctx) {
-    return HandleBatch(state, batch, env, ctx.Deadline());
-  };
+  return
+      [state](platform::MessageBatch& batch, platform::Env& env, platform::ExecutionContext& ctx) {
+        return HandleBatch(state, batch, env, ctx.Deadline());
+      };
 }
 
 Task<Status> Consumer::Handle(platform::MessageBatch& batch, platform::Env& env,

@@ -96,8 +96,8 @@ using Processor = std::function<core::Task<core::Result<Json>>(JobContext&)>;
 
 struct ConsumerOptions {
   ConsumerOptions() = default;
-  int concurrency = 1;                 // Processors in flight per invocation.
-  std::optional<int> prefetch;         // Envelopes per admission wave; default = concurrency.
+  int concurrency = 1;          // Processors in flight per invocation.
+  std::optional<int> prefetch;  // Envelopes per admission wave; default = concurrency.
   BackoffStrategies backoff_strategies;
   std::int64_t progress_flush_ms = 1'000;
   int infra_retry_delay_seconds = 10;  // message.retry() delay for R-INFRA.
@@ -122,8 +122,8 @@ class Consumer {
   core::Task<core::Status> Handle(platform::MessageBatch& batch, platform::Env& env,
                                   platform::ExecutionContext& ctx) const;
   // The same algorithm over an HTTP-pulled batch (all messages, not the first).
-  core::Task<core::Result<PulledOutcome>> HandlePulled(std::vector<platform::PulledMessage> messages,
-                                                       platform::Env& env) const;
+  core::Task<core::Result<PulledOutcome>> HandlePulled(
+      std::vector<platform::PulledMessage> messages, platform::Env& env) const;
 
  private:
   std::shared_ptr<ConsumerState> state_;

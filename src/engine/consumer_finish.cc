@@ -101,11 +101,12 @@ Task<Status> RateLimitRun(JobRun& run, std::int64_t ms) {
 }
 
 Task<Result<std::map<std::string, Json>>> ChildrenValuesOf(EngineContext& context,
-                                                          std::string queue, std::string id) {
+                                                           std::string queue, std::string id) {
   auto rows = co_await context.db
-                  ->Prepare("SELECT child_queue, child_id, result FROM cfq_deps WHERE "
-                            "parent_queue = ? AND parent_id = ? AND status = 'processed' ORDER "
-                            "BY child_queue, child_id")
+                  ->Prepare(
+                      "SELECT child_queue, child_id, result FROM cfq_deps WHERE "
+                      "parent_queue = ? AND parent_id = ? AND status = 'processed' ORDER "
+                      "BY child_queue, child_id")
                   .Bind(queue, id)
                   .All();
   if (!rows.ok()) co_return rows.status();
@@ -169,11 +170,11 @@ void DecideFinish(Invocation& inv, JobRun& run, const Result<Json>& result, std:
     return;
   }
   AttemptFailure attempt;
-  attempt.reason = failure.message().empty() ? std::string(core::CodeName(failure.code()))
-                                             : failure.message();
-  attempt.stacktrace = TrimStacktrace({failure.ToString()},
-                                      OptionsOf(run.job).stack_trace_limit.value_or(
-                                          run.config.stack_trace_limit));
+  attempt.reason =
+      failure.message().empty() ? std::string(core::CodeName(failure.code())) : failure.message();
+  attempt.stacktrace =
+      TrimStacktrace({failure.ToString()},
+                     OptionsOf(run.job).stack_trace_limit.value_or(run.config.stack_trace_limit));
   attempt.unrecoverable = failure.code() == core::Code::kUnrecoverable;
   attempt.discarded = run.discarded;
   run.stacktrace = attempt.stacktrace;
@@ -211,12 +212,13 @@ Task<void> ProcessJob(Invocation& inv, JobRun& run, FinishCommitter& committer) 
   Result<Json> result = co_await RunProcessor(inv.state->processor, ctx);
   if (Killed(inv)) co_return;  // A killed invocation has no further effect: R-STALL re-runs it.
   const core::Code code = result.ok() ? core::Code::kOk : result.code();
-  if (code != core::Code::kOk && code != core::Code::kDelayed &&
-      code != core::Code::kRateLimited && !run.discarded) {
+  if (code != core::Code::kOk && code != core::Code::kDelayed && code != core::Code::kRateLimited &&
+      !run.discarded) {
     // Job::discard() may have been called from outside the processor (failure path only).
     auto discarded = co_await inv.context->db
-                         ->Prepare("SELECT discarded FROM cfq_jobs WHERE queue = ? AND id = ? AND "
-                                   "gen = ?")
+                         ->Prepare(
+                             "SELECT discarded FROM cfq_jobs WHERE queue = ? AND id = ? AND "
+                             "gen = ?")
                          .Bind(run.job.queue_name, run.job.id, run.token)
                          .First(std::string("discarded"));
     if (discarded.ok() && sql::Int(*discarded) != 0) run.discarded = true;
@@ -280,8 +282,8 @@ std::size_t AppendOne(sql::Batch& batch, JobRun& run, std::int64_t now, store::F
     case FinishKind::kRetry:
     case FinishKind::kDelay: {
       const bool retry = run.kind == FinishKind::kRetry;
-      placement = PlaceAgain(run, retry ? now + run.decision.backoff_ms
-                                        : run.delayed_until.value_or(now), now);
+      placement = PlaceAgain(
+          run, retry ? now + run.decision.backoff_ms : run.delayed_until.value_or(now), now);
       // T15 is active -> delayed even when the time has come: the row is a due delayed row
       // (claimable, or flipped by the dispatch pass) and records `delayed`, as INV-03 counts.
       if (!retry) placement.state = JobState::kDelayed;
@@ -347,9 +349,10 @@ Task<void> RecordLeaseLost(EngineContext& context, const std::vector<JobRun*>& l
   sql::Batch batch(*context.db);
   for (const JobRun* run : lost) {
     Json data = {{"token", run->token}, {"owner", owner}};
-    batch.Add("INSERT INTO cfq_events (queue, job_id, event, at, data) VALUES (?, ?, "
-              "'cfq:lease-lost', ?, ?)",
-              run->job.queue_name, run->job.id, now, sql::Dump(data));
+    batch.Add(
+        "INSERT INTO cfq_events (queue, job_id, event, at, data) VALUES (?, ?, "
+        "'cfq:lease-lost', ?, ?)",
+        run->job.queue_name, run->job.id, now, sql::Dump(data));
   }
   auto written = co_await batch.Run("lease-lost");
   (void)written;  // Diagnostics only.
@@ -361,25 +364,25 @@ enum class Landing { kApplied, kPending, kLost };
 Landing LandingOf(const JobRun& run, const std::optional<Job>& row) {
   if (!row) {
     const JobOptions options = OptionsOf(run.job);
-    const bool removed = (run.kind == FinishKind::kComplete &&
-                          KeepPolicyOf(options.remove_on_complete).remove) ||
-                         (run.kind == FinishKind::kFail &&
-                          KeepPolicyOf(options.remove_on_fail).remove);
+    const bool removed =
+        (run.kind == FinishKind::kComplete && KeepPolicyOf(options.remove_on_complete).remove) ||
+        (run.kind == FinishKind::kFail && KeepPolicyOf(options.remove_on_fail).remove);
     return removed ? Landing::kApplied : Landing::kLost;
   }
   if (row->state == JobState::kActive && row->gen == run.token) return Landing::kPending;
   switch (run.kind) {
     case FinishKind::kComplete:
       return row->state == JobState::kCompleted && row->gen == run.token ? Landing::kApplied
-                                                                          : Landing::kLost;
+                                                                         : Landing::kLost;
     case FinishKind::kFail:
       return row->state == JobState::kFailed && row->gen == run.token + 1 ? Landing::kApplied
-                                                                           : Landing::kLost;
+                                                                          : Landing::kLost;
     case FinishKind::kRetry:
     case FinishKind::kDelay: {
       const std::int32_t made = run.job.attempts_made + (run.kind == FinishKind::kRetry ? 1 : 0);
       const bool ours = IsDispatchable(row->state) && row->gen == run.token + 1 &&
-                        row->attempts_made == made && row->stalled_counter == run.job.stalled_counter;
+                        row->attempts_made == made &&
+                        row->stalled_counter == run.job.stalled_counter;
       return ours ? Landing::kApplied : Landing::kLost;
     }
   }
@@ -475,8 +478,8 @@ Task<void> FinishCommitter::Flush(std::vector<JobRun*> group) {
         if (run.kind == FinishKind::kRetry || run.kind == FinishKind::kDelay) {
           const Placement& p = built.placements[i];
           if (p.dispatch_at) {
-            post.Send(Envelope{queue, run.job.id, run.token + 1, p.available_at,
-                               run.job.group_key});
+            post.Send(
+                Envelope{queue, run.job.id, run.token + 1, p.available_at, run.job.group_key});
           } else if (p.needs_dispatcher) {
             post.Kick(queue, p.available_at);
           }
@@ -509,8 +512,8 @@ Task<void> FinishCommitter::Flush(std::vector<JobRun*> group) {
         continue;
       }
     }
-    const Status slept = co_await core::SleepFor(env.runtime(), env.clock(),
-                                                 core::Milliseconds(100LL << attempt));
+    const Status slept =
+        co_await core::SleepFor(env.runtime(), env.clock(), core::Milliseconds(100LL << attempt));
     if (!slept.ok()) co_return;
   }
   for (JobRun* run : group) TraceFinish(context, *run);

@@ -54,9 +54,8 @@ Task<Result<std::map<std::pair<std::string, std::string>, Job>>> ReadEnvelopeRow
 
 Task<Status> HandleDeadLetters(std::shared_ptr<DeadLetterConsumer::State> state,
                                platform::MessageBatch& batch, platform::Env& env) {
-  auto context =
-      MakeEngineContext(env, state->bindings, state->random.Fork(state->invocations++),
-                        state->config);
+  auto context = MakeEngineContext(env, state->bindings, state->random.Fork(state->invocations++),
+                                   state->config);
   if (!context.ok()) co_return context.status();
   EngineContext& ctx = **context;
   auto& messages = batch.messages();
@@ -73,7 +72,8 @@ Task<Status> HandleDeadLetters(std::shared_ptr<DeadLetterConsumer::State> state,
   }
   auto rows = co_await ReadEnvelopeRows(ctx, valid_list);
   if (!rows.ok()) {  // R-INFRA: try again later.
-    for (auto& m : messages) m.Retry(platform::RetryOptions(state->options.infra_retry_delay_seconds));
+    for (auto& m : messages)
+      m.Retry(platform::RetryOptions(state->options.infra_retry_delay_seconds));
     co_return Status::Ok();
   }
   const std::int64_t now = ctx.NowMs();
@@ -87,14 +87,14 @@ Task<Status> HandleDeadLetters(std::shared_ptr<DeadLetterConsumer::State> state,
           "INSERT INTO cfq_dead_letters (queue, job_id, source, cf_message_id, cf_attempts, "
           "body, reason, outcome, at) VALUES (NULL, NULL, 'quarantine', ?, ?, ?, ?, "
           "'quarantined', ?) ON CONFLICT (source, cf_message_id) DO NOTHING",
-          m.id(), static_cast<std::int64_t>(m.attempts()), body,
-          DecodeEnvelope(m.body()).reason, now);
+          m.id(), static_cast<std::int64_t>(m.attempts()), body, DecodeEnvelope(m.body()).reason,
+          now);
       continue;
     }
     const Envelope& e = envelopes[i];
     const auto it = rows->find({e.queue, e.id});
-    const bool current = it != rows->end() && it->second.gen == e.gen &&
-                         IsDispatchable(it->second.state);
+    const bool current =
+        it != rows->end() && it->second.gen == e.gen && IsDispatchable(it->second.state);
     writes.Add(
         "INSERT INTO cfq_dead_letters (queue, job_id, source, cf_message_id, cf_attempts, body, "
         "reason, outcome, at) VALUES (?, ?, 'dlq', ?, ?, ?, ?, ?, ?) ON CONFLICT (source, "
@@ -116,7 +116,8 @@ Task<Status> HandleDeadLetters(std::shared_ptr<DeadLetterConsumer::State> state,
   }
   auto results = co_await writes.Run("dead-letter");
   if (!results.ok()) {
-    for (auto& m : messages) m.Retry(platform::RetryOptions(state->options.infra_retry_delay_seconds));
+    for (auto& m : messages)
+      m.Retry(platform::RetryOptions(state->options.infra_retry_delay_seconds));
     co_return Status::Ok();
   }
   for (auto& m : messages) m.Ack();

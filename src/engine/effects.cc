@@ -82,8 +82,8 @@ Task<void> ApplyPostCommit(EngineContext& context, PostCommit post) {
     for (auto& dispatch : post.dispatches) {
       auto config = co_await QueueConfigFor(context, dispatch.envelope.queue);
       const QueueConfig fallback;
-      const int delay = EnvelopeDelaySeconds(dispatch.envelope.at, now,
-                                             config.ok() ? *config : fallback);
+      const int delay =
+          EnvelopeDelaySeconds(dispatch.envelope.at, now, config.ok() ? *config : fallback);
       envelopes.emplace_back(std::move(dispatch.envelope), delay);
     }
     if (!envelopes.empty()) {

@@ -25,8 +25,7 @@ std::unique_ptr<platform::DurableObjectStub> EngineContext::Coordinator(std::str
 
 Result<std::shared_ptr<EngineContext>> MakeEngineContext(platform::Env& env,
                                                          EngineBindings bindings,
-                                                         core::Random random,
-                                                         EngineConfig config) {
+                                                         core::Random random, EngineConfig config) {
   auto context = std::make_shared<EngineContext>();
   context->env = &env;
   context->random = std::move(random);
@@ -40,8 +39,8 @@ Result<std::shared_ptr<EngineContext>> MakeEngineContext(platform::Env& env,
   auto coordinators = env.DurableObjects(bindings.coordinator);
   if (!coordinators.ok()) {
     return Status::FailedPrecondition("the job engine needs its coordinator binding '" +
-                                      bindings.coordinator + "': " +
-                                      coordinators.status().message());
+                                      bindings.coordinator +
+                                      "': " + coordinators.status().message());
   }
   context->coordinators = *coordinators;
   if (!bindings.kv.empty()) {
@@ -75,13 +74,13 @@ Task<Status> SendEnvelopes(EngineContext& context, std::vector<OutgoingEnvelope>
     }
     if (context.tracing()) {
       for (std::size_t k = i; k < j; ++k) {
-        context.Trace(core::TraceEvent("engine.sent")
-                          .Str("queue", envelopes[k].envelope.queue)
-                          .Str("job", envelopes[k].envelope.id)
-                          .Int("gen", envelopes[k].envelope.gen)
-                          .Int("delay", envelopes[k].delay_seconds)
-                          .Int("bytes", static_cast<std::int64_t>(
-                                            EnvelopeBytes(envelopes[k].envelope))));
+        context.Trace(
+            core::TraceEvent("engine.sent")
+                .Str("queue", envelopes[k].envelope.queue)
+                .Str("job", envelopes[k].envelope.id)
+                .Int("gen", envelopes[k].envelope.gen)
+                .Int("delay", envelopes[k].delay_seconds)
+                .Int("bytes", static_cast<std::int64_t>(EnvelopeBytes(envelopes[k].envelope))));
       }
     }
     i = j;
@@ -115,7 +114,8 @@ Status SchemaMissingOr(Status status) {
   if (status.message().find("no such table: cfq_") != std::string::npos) {
     return Status::FailedPrecondition(
         "the job engine's schema is not applied to this database: call Engine::Migrate() or "
-        "run `cfemu migrate` (" + status.message() + ")");
+        "run `cfemu migrate` (" +
+        status.message() + ")");
   }
   return status;
 }
@@ -128,7 +128,8 @@ Task<Status> OpenQueueRows(EngineContext& context, std::string queue, QueueConfi
   sql::Batch batch(*context.db);
   batch.Add(
       "INSERT INTO cfq_queues (queue, config, created_at, updated_at) VALUES (?, ?, ?, ?) "
-      "ON CONFLICT (queue) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
+      "ON CONFLICT (queue) DO UPDATE SET config = excluded.config, updated_at = "
+      "excluded.updated_at",
       queue, config_json, now, now);
   batch.Add(
       "INSERT OR IGNORE INTO cfq_counts (queue, state, n) SELECT ?, value, 0 FROM json_each(?)",

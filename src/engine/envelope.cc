@@ -27,8 +27,8 @@ std::size_t EnvelopeBytes(const Envelope& envelope) {
   core::AppendJsonString(text, envelope.queue);
   core::AppendJsonString(text, envelope.id);
   if (envelope.group) core::AppendJsonString(text, *envelope.group);
-  std::size_t bytes = text.size() + std::to_string(envelope.gen).size() +
-                      std::to_string(envelope.at).size();
+  std::size_t bytes =
+      text.size() + std::to_string(envelope.gen).size() + std::to_string(envelope.at).size();
   bytes += std::string_view(R"({"at":,"gen":,"id":,"p":"cfq/1","q":})").size();
   if (envelope.group) bytes += std::string_view(R"(,"g":)").size();
   return bytes;

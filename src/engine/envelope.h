@@ -32,9 +32,9 @@ nlohmann::json EncodeEnvelope(const Envelope& envelope);
 std::size_t EnvelopeBytes(const Envelope& envelope);
 
 enum class EnvelopeKind {
-  kValid,        // A cfq/1 envelope.
-  kNewerMajor,   // cfq/N with N > 1: retried later (rolling deploys).
-  kForeign,      // Not an engine message, or malformed: quarantined.
+  kValid,       // A cfq/1 envelope.
+  kNewerMajor,  // cfq/N with N > 1: retried later (rolling deploys).
+  kForeign,     // Not an engine message, or malformed: quarantined.
 };
 
 struct DecodedEnvelope {

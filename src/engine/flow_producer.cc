@@ -43,8 +43,7 @@ Task<Status> Flatten(EngineContext& context, const FlowJob& node, std::optional<
   if (!config.ok()) co_return config.status();
   JobOptions options = node.options;
   if (parent) options.parent = ParentRef{out[*parent].node->queue, out[*parent].row.id};
-  auto row = PrepareRow(context, node.queue, *config, node.name, node.data, options, now,
-                        false);
+  auto row = PrepareRow(context, node.queue, *config, node.name, node.data, options, now, false);
   if (!row.ok()) co_return row.status();
   if (!node.children.empty()) {  // T04: waits for its children; nothing to send yet.
     row->waiting_children = true;
@@ -118,10 +117,10 @@ Task<Result<JobNode>> AddTree(std::shared_ptr<EngineContext> context, FlowJob tr
     if (!f.parent) continue;
     const Flat& p = flat[*f.parent];
     const ParentPolicy policy = f.row.options.parent_policy();
-    edges.push_back(Json::array({p.node->queue, p.row.id, f.node->queue, f.row.id,
-                                 policy == ParentPolicy::kNone
-                                     ? Json(nullptr)
-                                     : Json(std::string(ParentPolicyName(policy)))}));
+    edges.push_back(
+        Json::array({p.node->queue, p.row.id, f.node->queue, f.row.id,
+                     policy == ParentPolicy::kNone ? Json(nullptr)
+                                                   : Json(std::string(ParentPolicyName(policy)))}));
   }
   for (const auto& [queue, rows] : by_queue) {
     AppendInsertRows(batch, queue, rows, token, nullptr, /*fail_on_conflict=*/true);

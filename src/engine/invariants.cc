@@ -62,8 +62,8 @@ void InvariantChecker::Observe(const core::TraceRecord& record) {
   } else if (ev == "engine.sent") {
     OnGen(record);
     if (Int(record, "bytes") > static_cast<std::int64_t>(kMaxEnvelopeBytes)) {
-      Violation("INV-15", KeyOf(record) + " envelope of " + std::to_string(Int(record, "bytes")) +
-                              " bytes");
+      Violation("INV-15",
+                KeyOf(record) + " envelope of " + std::to_string(Int(record, "bytes")) + " bytes");
     }
   } else if (ev == "engine.paused") {
     paused_.insert(Str(record, "queue"));
@@ -76,9 +76,8 @@ void InvariantChecker::OnGen(const core::TraceRecord& record) {
   JobTrace& job = jobs_[KeyOf(record)];
   const std::int64_t gen = Int(record, "gen");
   if (gen < job.max_gen && record.ev != "engine.sent") {
-    Violation("INV-18", KeyOf(record) + " went from gen " + std::to_string(job.max_gen) +
-                            " to " + std::to_string(gen) + " at t=" +
-                            std::to_string(record.t.unix_ms()));
+    Violation("INV-18", KeyOf(record) + " went from gen " + std::to_string(job.max_gen) + " to " +
+                            std::to_string(gen) + " at t=" + std::to_string(record.t.unix_ms()));
   }
   job.max_gen = std::max(job.max_gen, gen);
 }
@@ -117,8 +116,7 @@ void InvariantChecker::OnFinished(const core::TraceRecord& record) {
   JobTrace& job = jobs_[KeyOf(record)];
   const std::int64_t token = Int(record, "gen");
   if (++job.applied[token] > 1) {
-    Violation("INV-04", KeyOf(record) + " applied two results for token " +
-                            std::to_string(token));
+    Violation("INV-04", KeyOf(record) + " applied two results for token " + std::to_string(token));
   }
   if (token != job.last_claim) {
     Violation("INV-06", KeyOf(record) + " applied a finish with token " + std::to_string(token) +
@@ -147,9 +145,8 @@ std::optional<std::string> RateViolation(const std::vector<std::int64_t>& times,
     for (std::size_t j = 0; j < times.size(); ++j) {
       while (times[j] - times[i] >= limiter.duration_ms) ++i;
       if (static_cast<std::int64_t>(j - i + 1) > 2 * limiter.max) {
-        return std::to_string(j - i + 1) + " claims within " +
-               std::to_string(limiter.duration_ms) + " ms ending at t=" +
-               std::to_string(times[j]);
+        return std::to_string(j - i + 1) + " claims within " + std::to_string(limiter.duration_ms) +
+               " ms ending at t=" + std::to_string(times[j]);
       }
     }
     return std::nullopt;
@@ -349,8 +346,8 @@ Task<Status> CheckLeases(EngineContext& context, Finding& finding, bool quiescen
         continue;
       }
       std::vector<platform::D1Param> key{queue, lease.id};
-      auto job = co_await Read(context, "SELECT state, gen FROM cfq_jobs WHERE queue = ? AND id = ?",
-                               std::move(key));
+      auto job = co_await Read(
+          context, "SELECT state, gen FROM cfq_jobs WHERE queue = ? AND id = ?", std::move(key));
       if (!job.ok()) co_return job.status();
       if (job->results.empty() || !lease.live) continue;
       const auto& v = job->results.front().values;
@@ -369,14 +366,22 @@ Task<std::vector<InvariantResult>> InvariantChecker::Check(EngineContext& contex
                                                            CheckOptions options) {
   std::map<std::string, CheckState> checks;
   const std::pair<const char*, const char*> names[] = {
-      {"INV-01", "no job lost"},          {"INV-02", "one terminal transition per epoch"},
-      {"INV-03", "attempts bounded"},     {"INV-04", "executions <= claims"},
-      {"INV-05", "one live lease"},       {"INV-06", "no stale writer"},
-      {"INV-07", "rate never exceeded"},  {"INV-08", "paused queue dispatches nothing"},
-      {"INV-09", "parent after children"}, {"INV-10", "schedulers"},
-      {"INV-11", "counts equal rows"},    {"INV-12", "dedupe"},
-      {"INV-13", "no early start"},       {"INV-15", "envelope discipline"},
-      {"INV-16", "retention"},            {"INV-17", "DLQ accounting"},
+      {"INV-01", "no job lost"},
+      {"INV-02", "one terminal transition per epoch"},
+      {"INV-03", "attempts bounded"},
+      {"INV-04", "executions <= claims"},
+      {"INV-05", "one live lease"},
+      {"INV-06", "no stale writer"},
+      {"INV-07", "rate never exceeded"},
+      {"INV-08", "paused queue dispatches nothing"},
+      {"INV-09", "parent after children"},
+      {"INV-10", "schedulers"},
+      {"INV-11", "counts equal rows"},
+      {"INV-12", "dedupe"},
+      {"INV-13", "no early start"},
+      {"INV-15", "envelope discipline"},
+      {"INV-16", "retention"},
+      {"INV-17", "DLQ accounting"},
       {"INV-18", "gen monotonic"}};
   for (const auto& [id, name] : names) checks[id] = CheckState{id, name, {}};
   for (const auto& [id, details] : online_) {
@@ -396,14 +401,13 @@ Task<std::vector<InvariantResult>> InvariantChecker::Check(EngineContext& contex
   const std::int64_t now = context.NowMs();
   Status status = co_await CheckRows(context, checks, options, now);
   if (status.ok()) status = co_await CheckHistory(context, checks);
-  if (status.ok()) status = co_await CheckLeases(context, checks["INV-05"].finding,
-                                                 options.quiescent);
+  if (status.ok())
+    status = co_await CheckLeases(context, checks["INV-05"].finding, options.quiescent);
   if (status.ok() && options.dead_letter_messages) {
     for (const std::string& message : *options.dead_letter_messages) {
       std::vector<platform::D1Param> id{message};
-      auto row = co_await Read(context,
-                               "SELECT count(*) FROM cfq_dead_letters WHERE cf_message_id = ?",
-                               std::move(id));
+      auto row = co_await Read(
+          context, "SELECT count(*) FROM cfq_dead_letters WHERE cf_message_id = ?", std::move(id));
       if (!row.ok()) {
         status = row.status();
         break;

@@ -66,13 +66,13 @@ class InvariantChecker {
   void OnGen(const core::TraceRecord& record);
 
   struct JobTrace {
-    std::int64_t last_claim = 0;  // Token of the latest claim.
+    std::int64_t last_claim = 0;          // Token of the latest claim.
     std::map<std::int64_t, int> runs;     // Token -> processor starts.
     std::map<std::int64_t, int> applied;  // Token -> applied finishes.
     std::int64_t max_gen = 0;
   };
   std::map<std::string, QueueConfig> configs_;
-  std::map<std::string, JobTrace> jobs_;  // "queue:id"
+  std::map<std::string, JobTrace> jobs_;                               // "queue:id"
   std::map<std::string, std::vector<std::int64_t>> claims_by_bucket_;  // "queue" / "queue|g"
   std::set<std::string> paused_;  // Queues paused now (by the coordinators' trace).
   std::map<std::string, std::vector<std::string>> online_;

@@ -7,13 +7,20 @@ namespace cfemu::engine {
 
 std::string_view JobStateName(JobState state) {
   switch (state) {
-    case JobState::kWaiting: return "waiting";
-    case JobState::kPrioritized: return "prioritized";
-    case JobState::kDelayed: return "delayed";
-    case JobState::kWaitingChildren: return "waiting-children";
-    case JobState::kActive: return "active";
-    case JobState::kCompleted: return "completed";
-    case JobState::kFailed: return "failed";
+    case JobState::kWaiting:
+      return "waiting";
+    case JobState::kPrioritized:
+      return "prioritized";
+    case JobState::kDelayed:
+      return "delayed";
+    case JobState::kWaitingChildren:
+      return "waiting-children";
+    case JobState::kActive:
+      return "active";
+    case JobState::kCompleted:
+      return "completed";
+    case JobState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
@@ -37,11 +44,16 @@ bool IsFinished(JobState state) {
 
 std::string_view ParentPolicyName(ParentPolicy policy) {
   switch (policy) {
-    case ParentPolicy::kNone: return "";
-    case ParentPolicy::kFail: return "fail";
-    case ParentPolicy::kIgnore: return "ignore";
-    case ParentPolicy::kRemove: return "remove";
-    case ParentPolicy::kContinue: return "continue";
+    case ParentPolicy::kNone:
+      return "";
+    case ParentPolicy::kFail:
+      return "fail";
+    case ParentPolicy::kIgnore:
+      return "ignore";
+    case ParentPolicy::kRemove:
+      return "remove";
+    case ParentPolicy::kContinue:
+      return "continue";
   }
   return "";
 }
@@ -117,8 +129,7 @@ Result<Retention> RetentionFromJson(const Json& value, std::string_view key) {
     } else if (field == "limit") {
       keep.limit = *n;
     } else {
-      return Status::InvalidArgument("unknown job option '" + std::string(key) + "." + field +
-                                     "'");
+      return Status::InvalidArgument("unknown job option '" + std::string(key) + "." + field + "'");
     }
   }
   return Retention(keep);

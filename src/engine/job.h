@@ -38,8 +38,8 @@ enum class JobState {
 };
 
 inline constexpr JobState kAllJobStates[] = {
-    JobState::kWaiting,   JobState::kPrioritized, JobState::kDelayed, JobState::kWaitingChildren,
-    JobState::kActive,    JobState::kCompleted,   JobState::kFailed};
+    JobState::kWaiting, JobState::kPrioritized, JobState::kDelayed, JobState::kWaitingChildren,
+    JobState::kActive,  JobState::kCompleted,   JobState::kFailed};
 
 std::string_view JobStateName(JobState state);  // "waiting", "waiting-children", ...
 // Accepts BullMQ's alias "wait" for waiting.

@@ -28,7 +28,7 @@ struct NewRow {
   std::int64_t order_key = 0;
   std::int64_t now = 0;
   std::optional<std::string> scheduler_id;
-  bool waiting_children = false;   // A flow parent (T04): pending_deps children follow.
+  bool waiting_children = false;  // A flow parent (T04): pending_deps children follow.
   std::int32_t pending_deps = 0;
 };
 

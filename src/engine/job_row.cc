@@ -87,7 +87,8 @@ Job JobFromValues(const std::vector<platform::D1Value>& v, std::size_t f) {
   job.finished_on = OptInt(v[f + 34]);
   if (job.opts.is_object()) {
     const auto delay = job.opts.find("delay");
-    if (delay != job.opts.end() && delay->is_number_integer()) job.delay = delay->get<std::int64_t>();
+    if (delay != job.opts.end() && delay->is_number_integer())
+      job.delay = delay->get<std::int64_t>();
   }
   return job;
 }

@@ -170,8 +170,8 @@ Result<std::vector<NewRow>> IterationRows(EngineContext& context, const Schedule
   for (std::int64_t slot : plan.fire) {
     JobOptions o = *options;
     o.delay_ms = std::max<std::int64_t>(0, slot - now);
-    auto prepared = PrepareRow(context, row.queue, config, row.job_name, data.is_discarded() ? Json() : data,
-                               o, now, false);
+    auto prepared = PrepareRow(context, row.queue, config, row.job_name,
+                               data.is_discarded() ? Json() : data, o, now, false);
     if (!prepared.ok()) return prepared.status();
     prepared->id = std::string(kSchedulerJobIdPrefix) + row.id + ":" + std::to_string(slot);
     prepared->scheduler_id = row.id;
@@ -214,8 +214,8 @@ struct Claim {
 
 // T26: the scheduler's CAS and, under its claim token, the missed event and the iteration rows.
 Result<Claim> AppendClaim(sql::Batch& batch, EngineContext& context, const SchedulerRow& row,
-                          const QueueConfig& config, const SlotPlan& plan,
-                          const std::string& token, std::int64_t now) {
+                          const QueueConfig& config, const SlotPlan& plan, const std::string& token,
+                          std::int64_t now) {
   auto rows = IterationRows(context, row, config, plan, now);
   if (!rows.ok()) return rows.status();
   Claim claim;
@@ -231,7 +231,8 @@ Result<Claim> AppendClaim(sql::Batch& batch, EngineContext& context, const Sched
   if (plan.skipped > 0) {
     batch.Add(
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT ?, NULL, "
-        "'cfq:scheduler-missed', ?, json_object('scheduler', ?, 'skipped', ?) WHERE " + mine,
+        "'cfq:scheduler-missed', ?, json_object('scheduler', ?, 'skipped', ?) WHERE " +
+            mine,
         row.queue, now, row.id, plan.skipped, row.queue, row.id, token);
   }
   if (rows->empty()) return claim;
@@ -252,8 +253,7 @@ Result<Claim> AppendClaim(sql::Batch& batch, EngineContext& context, const Sched
 // Reads the claimed iteration jobs and sends what their creation owes.
 Task<std::int64_t> DispatchClaimed(EngineContext& context, const QueueConfig& config,
                                    const std::vector<platform::D1Result>& results,
-                                   const Claim& claim, const std::string& token,
-                                   std::int64_t now) {
+                                   const Claim& claim, const std::string& token, std::int64_t now) {
   if (!claim.select || results.at(claim.cas).meta.changes == 0) co_return 0;
   std::vector<Job> jobs;
   std::vector<Placement> placements;
@@ -353,7 +353,7 @@ SchedulerRow Define(const std::string& queue, const std::string& id, const Repea
 }  // namespace
 
 Task<Result<std::optional<Job>>> Queue::UpsertJobScheduler(std::string id, RepeatOptions repeat,
-                                                          JobTemplate job_template) {
+                                                           JobTemplate job_template) {
   CFEMU_CO_RETURN_IF_ERROR(ValidateRepeat(id, repeat, job_template));
   std::optional<core::CronExpr> expr;
   if (repeat.pattern) {
@@ -371,10 +371,10 @@ Task<Result<std::optional<Job>>> Queue::UpsertJobScheduler(std::string id, Repea
     auto existing = co_await ReadScheduler(context, name_, id);
     if (!existing.ok()) co_return existing.status();
     const std::int64_t now = context.NowMs();
-    SchedulerRow row = Define(name_, id, repeat, job_template, *existing, expr ? &*expr : nullptr,
-                              now);
-    const SlotPlan plan = PlanSlots(row, expr ? &*expr : nullptr, now,
-                                    config->scheduler_horizon_ms, config->misfire_grace_ms);
+    SchedulerRow row =
+        Define(name_, id, repeat, job_template, *existing, expr ? &*expr : nullptr, now);
+    const SlotPlan plan = PlanSlots(row, expr ? &*expr : nullptr, now, config->scheduler_horizon_ms,
+                                    config->misfire_grace_ms);
     const std::string token = context.random.Hex(8);
     sql::Batch batch(*context.db);
     const std::size_t upsert = batch.Add(
@@ -393,10 +393,9 @@ Task<Result<std::optional<Job>>> Queue::UpsertJobScheduler(std::string id, Repea
         "cfq_schedulers.version = ?",
         name_, id, row.job_name, row.job_data, row.job_opts, sql::Nullable(row.pattern),
         row.dow_dialect, sql::Nullable(row.every_ms), row.offset_ms, sql::Nullable(row.start_at),
-        sql::Nullable(row.end_at), sql::Nullable(row.limit), row.iteration_count,
-        row.missed_policy, row.max_catch_up,
-        sql::Nullable(plan.next_run_at), sql::Nullable(plan.last_run_at), token, now, now,
-        row.version);
+        sql::Nullable(row.end_at), sql::Nullable(row.limit), row.iteration_count, row.missed_policy,
+        row.max_catch_up, sql::Nullable(plan.next_run_at), sql::Nullable(plan.last_run_at), token,
+        now, now, row.version);
     (void)upsert;
     const std::string mine =
         "EXISTS (SELECT 1 FROM cfq_schedulers WHERE queue = ? AND id = ? AND claim_token = ?)";
@@ -409,13 +408,16 @@ Task<Result<std::optional<Job>>> Queue::UpsertJobScheduler(std::string id, Repea
       keep.push_back(std::string(kSchedulerJobIdPrefix) + id + ":" + std::to_string(slot));
     }
     const std::string keep_text = sql::Dump(keep);
-    batch.Add("UPDATE cfq_schedulers SET iteration_count = iteration_count - (SELECT count(*) "
-              "FROM cfq_jobs WHERE " + future + ") WHERE queue = ? AND id = ? AND " + mine,
-              name_, id, now, keep_text, name_, id, name_, id, token);
+    batch.Add(
+        "UPDATE cfq_schedulers SET iteration_count = iteration_count - (SELECT count(*) "
+        "FROM cfq_jobs WHERE " +
+            future + ") WHERE queue = ? AND id = ? AND " + mine,
+        name_, id, now, keep_text, name_, id, name_, id, token);
     batch.Add(
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT queue, id, 'removed', ?, "
         "json_object('prev', 'delayed', 'reason', 'scheduler updated', 'epoch', epoch, 'gen', "
-        "gen) FROM cfq_jobs WHERE " + future + " AND " + mine,
+        "gen) FROM cfq_jobs WHERE " +
+            future + " AND " + mine,
         now, name_, id, now, keep_text, name_, id, token);
     batch.Add("DELETE FROM cfq_jobs WHERE " + future + " AND " + mine, name_, id, now, keep_text,
               name_, id, token);
@@ -432,12 +434,13 @@ Task<Result<std::optional<Job>>> Queue::UpsertJobScheduler(std::string id, Repea
     InsertGuard guard{mine, {name_, id, token}};
     AppendInsertRows(batch, name_, pointers, token, &guard);
     if (!ids.empty()) CountInserted(batch, name_, id, ids, token);
-    const std::size_t check = batch.Add(
-        "SELECT claim_token FROM cfq_schedulers WHERE queue = ? AND id = ?", name_, id);
+    const std::size_t check =
+        batch.Add("SELECT claim_token FROM cfq_schedulers WHERE queue = ? AND id = ?", name_, id);
     const std::size_t first = batch.Add(
-        "SELECT " + std::string(kJobColumns) + ", add_token FROM cfq_jobs WHERE queue = ? AND "
-        "scheduler_id = ? AND state NOT IN ('completed', 'failed') ORDER BY available_at, seq "
-        "LIMIT 1",
+        "SELECT " + std::string(kJobColumns) +
+            ", add_token FROM cfq_jobs WHERE queue = ? AND "
+            "scheduler_id = ? AND state NOT IN ('completed', 'failed') ORDER BY available_at, seq "
+            "LIMIT 1",
         name_, id);
     auto results = co_await batch.Run("upsert-scheduler");
     if (!results.ok()) co_return SchemaMissingOr(results.status());
@@ -476,7 +479,8 @@ Task<Result<bool>> Queue::RemoveJobScheduler(std::string id) {
   batch.Add(
       "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT queue, id, 'removed', ?, "
       "json_object('prev', 'delayed', 'reason', 'scheduler removed', 'epoch', epoch, 'gen', gen) "
-      "FROM cfq_jobs WHERE " + future,
+      "FROM cfq_jobs WHERE " +
+          future,
       now, name_, id, now);
   batch.Add("DELETE FROM cfq_jobs WHERE " + future, name_, id, now);
   const std::size_t removed =
@@ -494,11 +498,12 @@ Task<Result<std::optional<SchedulerInfo>>> Queue::GetJobScheduler(std::string id
 }
 
 Task<Result<std::vector<SchedulerInfo>>> Queue::GetJobSchedulers(std::int64_t start,
-                                                                std::int64_t end, bool asc) {
+                                                                 std::int64_t end, bool asc) {
   auto rows = co_await context_->db
                   ->Prepare("SELECT " + std::string(kSchedulerColumns) +
                             " FROM cfq_schedulers WHERE queue = ? ORDER BY next_run_at IS NULL, "
-                            "next_run_at " + (asc ? "ASC" : "DESC") + ", id LIMIT ? OFFSET ?")
+                            "next_run_at " +
+                            (asc ? "ASC" : "DESC") + ", id LIMIT ? OFFSET ?")
                   .Bind(name_, end < 0 ? std::int64_t{-1} : end - start + 1, start)
                   .All();
   if (!rows.ok()) co_return SchemaMissingOr(rows.status());
@@ -509,14 +514,15 @@ Task<Result<std::vector<SchedulerInfo>>> Queue::GetJobSchedulers(std::int64_t st
 
 Task<Result<std::int64_t>> FireDueSchedulers(EngineContext& context) {
   const std::int64_t now = context.NowMs();
-  auto due = co_await context.db
-                 ->Prepare("SELECT " + QualifiedSchedulerColumns() +
-                           " FROM cfq_schedulers s JOIN cfq_queues q ON q.queue = s.queue WHERE "
-                       "s.next_run_at IS NOT NULL AND q.paused_mirror = 0 AND s.next_run_at <= ? "
-                       "+ coalesce(q.config ->> 'schedulerHorizonMs', 90000) ORDER BY "
-                       "s.next_run_at, s.queue, s.id LIMIT 200")
-                 .Bind(now)
-                 .All();
+  auto due =
+      co_await context.db
+          ->Prepare("SELECT " + QualifiedSchedulerColumns() +
+                    " FROM cfq_schedulers s JOIN cfq_queues q ON q.queue = s.queue WHERE "
+                    "s.next_run_at IS NOT NULL AND q.paused_mirror = 0 AND s.next_run_at <= ? "
+                    "+ coalesce(q.config ->> 'schedulerHorizonMs', 90000) ORDER BY "
+                    "s.next_run_at, s.queue, s.id LIMIT 200")
+          .Bind(now)
+          .All();
   if (!due.ok()) co_return SchemaMissingOr(due.status());
   std::int64_t created = 0;
   const auto& rows = due->results;

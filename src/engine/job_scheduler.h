@@ -47,9 +47,9 @@ std::optional<std::int64_t> NextSlot(const SchedulerRow& row, const core::CronEx
 
 // What one claim fires (pure).
 struct SlotPlan {
-  std::vector<std::int64_t> fire;            // Slots that become jobs now, increasing.
-  std::int64_t skipped = 0;                  // Missed slots not fired (skip policy).
-  std::optional<std::int64_t> next_run_at;   // None: exhausted (limit, end date, pattern).
+  std::vector<std::int64_t> fire;           // Slots that become jobs now, increasing.
+  std::int64_t skipped = 0;                 // Missed slots not fired (skip policy).
+  std::optional<std::int64_t> next_run_at;  // None: exhausted (limit, end date, pattern).
   std::optional<std::int64_t> last_run_at;
 };
 // Slots from row.next_run_at up to now + horizon; those older than now - misfire_grace are

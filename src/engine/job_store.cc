@@ -130,7 +130,8 @@ void FlipDep(sql::Batch& batch, const Edge& edge, const std::string& sets,
   Append(params, extra_params);
   batch.AddParams("UPDATE cfq_deps SET " + sets +
                       " WHERE parent_queue = ? AND parent_id = ? AND child_queue = ? AND "
-                      "child_id = ? AND status = 'pending' AND " + S(extra_sql),
+                      "child_id = ? AND status = 'pending' AND " +
+                      S(extra_sql),
                   std::move(params));
 }
 
@@ -191,8 +192,8 @@ void Metric(sql::Batch& batch, const Guard& guard, std::string_view kind, std::i
   PushGuard(params, guard);
   batch.AddParams(
       "INSERT INTO cfq_metrics (queue, kind, minute, n) SELECT ?, ?, m.value, 1 FROM "
-      "json_each(?) m WHERE " + S(kGuardSql) +
-          " ON CONFLICT (queue, kind, minute) DO UPDATE SET n = n + 1",
+      "json_each(?) m WHERE " +
+          S(kGuardSql) + " ON CONFLICT (queue, kind, minute) DO UPDATE SET n = n + 1",
       std::move(params));
 }
 
@@ -215,7 +216,8 @@ void FlushBuffered(sql::Batch& batch, const Guard& guard, const Buffered& buffer
     PushGuard(params, guard);
     batch.AddParams(
         "INSERT INTO cfq_logs (queue, job_id, at, message) SELECT ?, ?, j.value ->> 0, "
-        "j.value ->> 1 FROM json_each(?) j WHERE " + S(kGuardSql),
+        "j.value ->> 1 FROM json_each(?) j WHERE " +
+            S(kGuardSql),
         std::move(params));
     if (buffered.keep_logs) {
       batch.Add(
@@ -260,7 +262,8 @@ FlowEffects ChildFailed(sql::Batch& batch, const Job& child, const Guard& child_
           "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT queue, id, 'failed', "
           "?, json_object('failedReason', ?, 'prev', 'waiting-children', 'epoch', epoch, 'gen', "
           "gen + 1) FROM cfq_jobs WHERE queue = ? AND id = ? AND state = 'waiting-children' "
-          "AND " + cause.sql,
+          "AND " +
+              cause.sql,
           std::move(params));
       std::vector<D1Param> metric{edge.parent_queue, MinuteBuckets(now), edge.parent_queue,
                                   edge.parent_id};
@@ -268,16 +271,16 @@ FlowEffects ChildFailed(sql::Batch& batch, const Job& child, const Guard& child_
       batch.AddParams(
           "INSERT INTO cfq_metrics (queue, kind, minute, n) SELECT ?, 'failed', m.value, 1 FROM "
           "json_each(?) m WHERE EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ? AND "
-          "state = 'waiting-children') AND " + cause.sql +
-              " ON CONFLICT (queue, kind, minute) DO UPDATE SET n = n + 1",
+          "state = 'waiting-children') AND " +
+              cause.sql + " ON CONFLICT (queue, kind, minute) DO UPDATE SET n = n + 1",
           std::move(metric));
       std::vector<D1Param> cas{now, parent_reason, edge.parent_queue, edge.parent_id};
       Append(cas, cause.params);
       effects.failed_parent = batch.AddParams(
           "UPDATE cfq_jobs SET state = 'failed', gen = gen + 1, finished_at = ?, "
           "failed_reason = ?, dispatch_at = NULL, dispatch_deadline = NULL WHERE queue = ? AND "
-          "id = ? AND state = 'waiting-children' AND " + cause.sql +
-              " RETURNING queue, id, gen",
+          "id = ? AND state = 'waiting-children' AND " +
+              cause.sql + " RETURNING queue, id, gen",
           std::move(cas));
       break;
     }
@@ -297,7 +300,8 @@ FlowEffects ChildFailed(sql::Batch& batch, const Job& child, const Guard& child_
     Append(params, post);
     batch.AddParams(
         "DELETE FROM cfq_deps WHERE parent_queue = ? AND parent_id = ? AND child_queue = ? AND "
-        "child_id = ? AND status = 'pending' AND " + S(kGuardSql),
+        "child_id = ? AND status = 'pending' AND " +
+            S(kGuardSql),
         std::move(params));
   } else {
     const std::string status = child.parent_policy == ParentPolicy::kIgnore ? "ignored" : "failed";
@@ -318,7 +322,8 @@ FlowEffects ChildRemoved(sql::Batch& batch, const ParentRef& parent, const std::
   Append(params, gone);
   batch.AddParams(
       "DELETE FROM cfq_deps WHERE parent_queue = ? AND parent_id = ? AND child_queue = ? AND "
-      "child_id = ? AND status IN ('pending', 'failed') AND " + S(kChildGoneSql),
+      "child_id = ? AND status IN ('pending', 'failed') AND " +
+          S(kChildGoneSql),
       std::move(params));
   return effects;
 }
@@ -333,7 +338,8 @@ void ReleaseDedupe(sql::Batch& batch, const Job& job, const Guard& post) {
   PushGuard(params, post);
   batch.AddParams(
       "DELETE FROM cfq_dedupe WHERE queue = ? AND dedup_id = ? AND job_id = ? AND "
-      "mode = 'simple' AND " + S(kGuardSql),
+      "mode = 'simple' AND " +
+          S(kGuardSql),
       std::move(params));
 }
 
@@ -351,8 +357,8 @@ CompletionIndexes AppendCompletion(sql::Batch& batch, const Job& job, std::int64
   const Guard post(job.queue_name, job.id, JobState::kCompleted, token);
   FlushBuffered(batch, pre, completion.buffered, job.epoch, now);
   EventText(batch, pre, "completed",
-            "\"returnvalue\":" + completion.result_json + ",\"prev\":\"active\"", job.epoch,
-            token, now);
+            "\"returnvalue\":" + completion.result_json + ",\"prev\":\"active\"", job.epoch, token,
+            now);
   Metric(batch, pre, "completed", now);
   CompletionIndexes out;
   std::vector<D1Param> params{completion.result_json, now, sql::Nullable(completion.keep.age_s),
@@ -385,24 +391,31 @@ std::size_t AppendPlainCompletions(sql::Batch& batch, const std::string& queue,
   const std::string active =
       " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND c.id = w.value ->> 0 WHERE "
       "c.state = 'active' AND c.gen = w.value ->> 1";
-  batch.Add("INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
-            "'completed', ?, json_object('returnvalue', json(?), 'prev', 'active', 'epoch', "
-            "c.epoch, 'gen', c.gen)" + active + " ORDER BY w.key",
-            now, result_json, list, queue);
-  batch.Add("INSERT INTO cfq_metrics (queue, kind, minute, n) SELECT ?, 'completed', m.value, "
-            "k.n FROM json_each(?) m, (SELECT count(*) AS n" + active + ") k WHERE k.n > 0 ON "
-            "CONFLICT (queue, kind, minute) DO UPDATE SET n = n + excluded.n",
-            queue, MinuteBuckets(now), list, queue);
+  batch.Add(
+      "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
+      "'completed', ?, json_object('returnvalue', json(?), 'prev', 'active', 'epoch', "
+      "c.epoch, 'gen', c.gen)" +
+          active + " ORDER BY w.key",
+      now, result_json, list, queue);
+  batch.Add(
+      "INSERT INTO cfq_metrics (queue, kind, minute, n) SELECT ?, 'completed', m.value, "
+      "k.n FROM json_each(?) m, (SELECT count(*) AS n" +
+          active +
+          ") k WHERE k.n > 0 ON "
+          "CONFLICT (queue, kind, minute) DO UPDATE SET n = n + excluded.n",
+      queue, MinuteBuckets(now), list, queue);
   const std::size_t cas = batch.Add(
       "UPDATE cfq_jobs SET state = 'completed', result = ?, finished_at = ?, attempts_made = "
       "attempts_made + 1, keep_age_s = ?, keep_count = ?, lease_owner = NULL, lease_until = NULL "
-      "WHERE seq IN (SELECT c.seq" + active + ") RETURNING id",
+      "WHERE seq IN (SELECT c.seq" +
+          active + ") RETURNING id",
       result_json, now, sql::Nullable(keep.age_s), sql::Nullable(keep.count), list, queue);
   if (keep.remove) {
-    batch.Add("DELETE FROM cfq_jobs WHERE seq IN (SELECT c.seq FROM json_each(?) w CROSS JOIN "
-              "cfq_jobs c ON c.queue = ? AND c.id = w.value ->> 0 WHERE c.state = 'completed' "
-              "AND c.gen = w.value ->> 1)",
-              list, queue);
+    batch.Add(
+        "DELETE FROM cfq_jobs WHERE seq IN (SELECT c.seq FROM json_each(?) w CROSS JOIN "
+        "cfq_jobs c ON c.queue = ? AND c.id = w.value ->> 0 WHERE c.state = 'completed' "
+        "AND c.gen = w.value ->> 1)",
+        list, queue);
   }
   return cas;
 }
@@ -466,7 +479,8 @@ std::size_t AppendRedispatch(sql::Batch& batch, const Job& job, const Guard& pre
   PushGuard(params, pre);
   return batch.AddParams(
       "UPDATE cfq_jobs SET state = ?, gen = gen + 1, available_at = ?, dispatch_at = ?, "
-      "dispatch_deadline = ?, lease_owner = NULL, lease_until = NULL" + redispatch.extra_sets +
+      "dispatch_deadline = ?, lease_owner = NULL, lease_until = NULL" +
+          redispatch.extra_sets +
           " WHERE queue = ? AND id = ? AND state = ? AND gen = ? RETURNING gen",
       std::move(params));
 }

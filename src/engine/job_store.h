@@ -68,8 +68,8 @@ void FlushBuffered(sql::Batch& batch, const Guard& guard, const Buffered& buffer
 
 // Indexes of statements whose RETURNING rows the caller acts on after the commit.
 struct FlowEffects {
-  std::optional<std::size_t> release;      // Released parents: queue, id, gen, available_at,
-                                           // dispatch_at, group_key (send or kick).
+  std::optional<std::size_t> release;        // Released parents: queue, id, gen, available_at,
+                                             // dispatch_at, group_key (send or kick).
   std::optional<std::size_t> failed_parent;  // Parents failed by T21: queue, id, gen.
 };
 // The columns released parents come back with.

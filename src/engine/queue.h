@@ -39,11 +39,11 @@ struct JobQuery {
   std::int64_t start = 0;
   std::int64_t end = -1;
   bool asc = false;
-  std::optional<std::string> cursor;  // Replaces start when set; the page size is end-start+1.
-  std::optional<std::string> name;         // Equality.
-  std::optional<std::string> id_prefix;    // Range on the unique index.
+  std::optional<std::string> cursor;     // Replaces start when set; the page size is end-start+1.
+  std::optional<std::string> name;       // Equality.
+  std::optional<std::string> id_prefix;  // Range on the unique index.
   std::optional<std::string> data_contains;  // instr() on the JSON text, case-sensitive.
-  std::int64_t scan_limit = 10'000;         // Rows examined per state by data_contains.
+  std::int64_t scan_limit = 10'000;          // Rows examined per state by data_contains.
 };
 
 struct JobPage {
@@ -60,8 +60,8 @@ struct RetryOptions {
 
 struct RetryJobsOptions {
   RetryJobsOptions() = default;
-  JobState state = JobState::kFailed;  // failed or completed.
-  std::int64_t count = 1000;           // Per batch.
+  JobState state = JobState::kFailed;     // failed or completed.
+  std::int64_t count = 1000;              // Per batch.
   std::optional<std::int64_t> timestamp;  // Only jobs finished before this (ms).
 };
 
@@ -75,16 +75,16 @@ struct RemoveOptions {
 
 struct ObliterateOptions {
   ObliterateOptions() = default;
-  bool force = false;       // Also when jobs are active.
+  bool force = false;         // Also when jobs are active.
   std::int64_t count = 1000;  // Rows per delete statement.
 };
 
 enum class MetricKind { kCompleted, kFailed };
 
 struct Metrics {
-  std::int64_t count = 0;       // Total finishes of the kind.
-  std::int64_t prev_ts = 0;     // Start of the newest minute with data (ms); 0 when none.
-  std::int64_t prev_count = 0;  // Finishes in that minute.
+  std::int64_t count = 0;          // Total finishes of the kind.
+  std::int64_t prev_ts = 0;        // Start of the newest minute with data (ms); 0 when none.
+  std::int64_t prev_count = 0;     // Finishes in that minute.
   std::vector<std::int64_t> data;  // Per minute, newest first, zero-filled.
 };
 
@@ -94,10 +94,10 @@ struct LogPage {
 };
 
 struct Dependencies {
-  std::map<std::string, Json> processed;         // "queue:id" -> returnvalue.
-  std::vector<std::string> unprocessed;          // Pending children.
-  std::map<std::string, std::string> failed;     // -> failedReason.
-  std::map<std::string, std::string> ignored;    // -> failedReason.
+  std::map<std::string, Json> processed;       // "queue:id" -> returnvalue.
+  std::vector<std::string> unprocessed;        // Pending children.
+  std::map<std::string, std::string> failed;   // -> failedReason.
+  std::map<std::string, std::string> ignored;  // -> failedReason.
 };
 
 struct DeadLetter {
@@ -132,8 +132,8 @@ struct RepeatOptions {
   std::optional<std::int64_t> start_date;  // ms.
   std::optional<std::int64_t> end_date;    // ms.
   bool immediately = false;
-  std::string tz = "UTC";                // Only UTC.
-  std::string missed_policy = "skip";    // "skip" or "catchUp".
+  std::string tz = "UTC";              // Only UTC.
+  std::string missed_policy = "skip";  // "skip" or "catchUp".
   std::int64_t max_catch_up = 100;
 };
 
@@ -192,7 +192,7 @@ class Queue {
       std::string id);
   core::Task<core::Result<Dependencies>> GetDependencies(std::string id);
   core::Task<core::Result<std::vector<DeadLetter>>> GetDeadLetters(std::int64_t start = 0,
-                                                                  std::int64_t end = -1);
+                                                                   std::int64_t end = -1);
   core::Task<core::Result<std::optional<std::string>>> GetDeduplicationJobId(std::string dedup_id);
 
   // ---- Management ----

@@ -26,8 +26,8 @@ std::string NewJobId(core::Random& random, std::int64_t now_ms) {
   std::string hex = random.Hex(16);
   const auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(now_ms, 0));
   for (int i = 0; i < 12; ++i) hex[i] = kHex[(ms >> (44 - 4 * i)) & 0xf];
-  hex[12] = '7';                                                         // Version 7.
-  hex[16] = "89ab"[std::string_view(kHex).find(hex[16]) & 3];            // Variant 10xx.
+  hex[12] = '7';                                               // Version 7.
+  hex[16] = "89ab"[std::string_view(kHex).find(hex[16]) & 3];  // Variant 10xx.
   return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
          hex.substr(16, 4) + "-" + hex.substr(20);
 }
@@ -64,8 +64,9 @@ Result<NewRow> PrepareRow(EngineContext& context, const std::string& config_queu
   // The envelope carries the queue, the id and the group: it must stay within 512 bytes.
   Envelope probe{config_queue_name, row.id, INT64_MAX, INT64_MAX, row.options.group_key};
   if (EnvelopeBytes(probe) > kMaxEnvelopeBytes) {
-    return Status::InvalidArgument("the job id and group key are too long: the job's envelope "
-                                   "would exceed 512 bytes");
+    return Status::InvalidArgument(
+        "the job id and group key are too long: the job's envelope "
+        "would exceed 512 bytes");
   }
   row.name = std::move(name);
   row.opts_json = JobOptionsToJson(row.options);
@@ -90,30 +91,30 @@ std::vector<D1Param> InsertValues(const std::string& queue, const NewRow& row,
                                   const std::string& add_token) {
   const JobOptions& o = row.options;
   const std::string policy(ParentPolicyName(o.parent_policy()));
-  return {queue,
-          row.id,
-          row.name,
-          row.data,
-          row.opts,
-          std::string(row.waiting_children ? "waiting-children"
-                                           : JobStateName(row.placement.state)),
-          static_cast<std::int64_t>(o.priority),
-          static_cast<std::int64_t>(o.lifo ? 1 : 0),
-          row.order_key,
-          o.group_key ? D1Param(*o.group_key) : D1Param(nullptr),
-          std::int64_t{1},
-          row.placement.available_at,
-          sql::Nullable(row.placement.dispatch_at),
-          sql::Nullable(row.placement.dispatch_deadline),
-          static_cast<std::int64_t>(o.attempts),
-          o.parent ? D1Param(o.parent->queue) : D1Param(nullptr),
-          o.parent ? D1Param(o.parent->id) : D1Param(nullptr),
-          policy.empty() ? D1Param(nullptr) : D1Param(policy),
-          o.deduplication ? D1Param(o.deduplication->id) : D1Param(nullptr),
-          add_token,
-          row.now,
-          sql::Nullable(row.scheduler_id),
-          static_cast<std::int64_t>(row.pending_deps)};
+  return {
+      queue,
+      row.id,
+      row.name,
+      row.data,
+      row.opts,
+      std::string(row.waiting_children ? "waiting-children" : JobStateName(row.placement.state)),
+      static_cast<std::int64_t>(o.priority),
+      static_cast<std::int64_t>(o.lifo ? 1 : 0),
+      row.order_key,
+      o.group_key ? D1Param(*o.group_key) : D1Param(nullptr),
+      std::int64_t{1},
+      row.placement.available_at,
+      sql::Nullable(row.placement.dispatch_at),
+      sql::Nullable(row.placement.dispatch_deadline),
+      static_cast<std::int64_t>(o.attempts),
+      o.parent ? D1Param(o.parent->queue) : D1Param(nullptr),
+      o.parent ? D1Param(o.parent->id) : D1Param(nullptr),
+      policy.empty() ? D1Param(nullptr) : D1Param(policy),
+      o.deduplication ? D1Param(o.deduplication->id) : D1Param(nullptr),
+      add_token,
+      row.now,
+      sql::Nullable(row.scheduler_id),
+      static_cast<std::int64_t>(row.pending_deps)};
 }
 
 // The `added` event and the initial state's event of every row of this add (by add token):
@@ -151,16 +152,16 @@ void AppendDedupeBefore(sql::Batch& batch, const std::string& queue, const NewRo
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
         "'removed', ?, json_object('prev', 'delayed', 'deduplicationId', ?, "
         "'deduplicatedJobId', ?, 'epoch', c.epoch, 'gen', c.gen) FROM cfq_jobs c WHERE "
-        "c.queue = ? AND c.state = 'delayed' AND c.id = (" + keyed + ")",
+        "c.queue = ? AND c.state = 'delayed' AND c.id = (" +
+            keyed + ")",
         now, d.id, row.id, queue, queue, d.id, row.id);
     batch.Add(
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, ?, "
         "'deduplicated', ?, json_object('jobId', ?, 'deduplicationId', ?, 'deduplicatedJobId', "
-        "c.id) FROM cfq_jobs c WHERE c.queue = ? AND c.state = 'delayed' AND c.id = (" + keyed +
-            ")",
+        "c.id) FROM cfq_jobs c WHERE c.queue = ? AND c.state = 'delayed' AND c.id = (" +
+            keyed + ")",
         row.id, now, row.id, d.id, queue, queue, d.id, row.id);
-    batch.Add("DELETE FROM cfq_jobs WHERE queue = ? AND state = 'delayed' AND id = (" + keyed +
-                  ")",
+    batch.Add("DELETE FROM cfq_jobs WHERE queue = ? AND state = 'delayed' AND id = (" + keyed + ")",
               queue, queue, d.id, row.id);
   }
   // A3: the key, taken over when its job vanished (or, in simple mode, finished).
@@ -170,7 +171,8 @@ void AppendDedupeBefore(sql::Batch& batch, const std::string& queue, const NewRo
       "(?, ?, ?, ?, ?, ?) ON CONFLICT (queue, dedup_id) DO UPDATE SET job_id = excluded.job_id, "
       "mode = excluded.mode, expires_at = excluded.expires_at, created_at = excluded.created_at "
       "WHERE NOT EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = cfq_dedupe.queue AND "
-      "id = cfq_dedupe.job_id" + finished + ")",
+      "id = cfq_dedupe.job_id" +
+          finished + ")",
       queue, d.id, row.id, mode, simple ? D1Param(nullptr) : D1Param(now + *d.ttl_ms), now);
   if (d.extend) {  // A4: a hit pushes the key's expiry.
     batch.Add(
@@ -196,29 +198,34 @@ std::size_t AppendAdd(sql::Batch& batch, const std::string& queue, const NewRow&
         "state = 'waiting-children')";
     params.insert(params.end(), {o.parent->queue, o.parent->id});
   }
-  batch.AddParams("INSERT INTO cfq_jobs (" + std::string(kInsertColumns) +
-                      ") SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? " +
-                      where + " ON CONFLICT (queue, id) DO NOTHING",
-                  std::move(params));
+  batch.AddParams(
+      "INSERT INTO cfq_jobs (" + std::string(kInsertColumns) +
+          ") SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? " + where +
+          " ON CONFLICT (queue, id) DO NOTHING",
+      std::move(params));
   const std::string ours =
       "EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ? AND add_token = ?)";
   if (o.parent) {  // A6: the dependency edge and the parent's count.
     batch.Add(
         "INSERT INTO cfq_deps (parent_queue, parent_id, child_queue, child_id, status, policy, "
-        "updated_at) SELECT ?, ?, ?, ?, 'pending', ?, ? WHERE " + ours,
+        "updated_at) SELECT ?, ?, ?, ?, 'pending', ?, ? WHERE " +
+            ours,
         o.parent->queue, o.parent->id, queue, row.id,
         o.parent_policy() == ParentPolicy::kNone
             ? D1Param(nullptr)
             : D1Param(std::string(ParentPolicyName(o.parent_policy()))),
         row.now, queue, row.id, add_token);
-    batch.Add("UPDATE cfq_jobs SET pending_deps = pending_deps + 1 WHERE queue = ? AND id = ? AND " +
-                  ours,
-              o.parent->queue, o.parent->id, queue, row.id, add_token);
+    batch.Add(
+        "UPDATE cfq_jobs SET pending_deps = pending_deps + 1 WHERE queue = ? AND id = ? AND " +
+            ours,
+        o.parent->queue, o.parent->id, queue, row.id, add_token);
   }
   if (o.deduplication && o.deduplication->replace) {  // A2's event, when the insert lost.
-    batch.Add("DELETE FROM cfq_events WHERE queue = ? AND job_id = ? AND event = 'deduplicated' "
-              "AND at = ? AND NOT " + ours,
-              queue, row.id, row.now, queue, row.id, add_token);
+    batch.Add(
+        "DELETE FROM cfq_events WHERE queue = ? AND job_id = ? AND event = 'deduplicated' "
+        "AND at = ? AND NOT " +
+            ours,
+        queue, row.id, row.now, queue, row.id, add_token);
   }
   const std::string one = "[" + sql::Dump(row.id) + "]";
   batch.Add(std::string(kAddedEventSql), row.now, one, queue, add_token);  // A7.
@@ -226,8 +233,8 @@ std::size_t AppendAdd(sql::Batch& batch, const std::string& queue, const NewRow&
   // A8: the duplicate's events, when this add inserted nothing.
   batch.Add(
       "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT ?, ?, 'duplicated', ?, "
-      "json_object('jobId', ?) WHERE NOT " + ours +
-          " AND EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ?)",
+      "json_object('jobId', ?) WHERE NOT " +
+          ours + " AND EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ?)",
       queue, row.id, row.now, row.id, queue, row.id, add_token, queue, row.id);
   if (o.deduplication) {
     batch.Add(
@@ -241,9 +248,9 @@ std::size_t AppendAdd(sql::Batch& batch, const std::string& queue, const NewRow&
                          "job_id FROM cfq_dedupe WHERE queue = ? AND dedup_id = ?), ?)",
                      queue, queue, o.deduplication->id, row.id);
   }
-  return batch.Add("SELECT " + std::string(kJobColumns) +
-                       ", add_token FROM cfq_jobs WHERE queue = ? AND id = ?",
-                   queue, row.id);  // A9.
+  return batch.Add(
+      "SELECT " + std::string(kJobColumns) + ", add_token FROM cfq_jobs WHERE queue = ? AND id = ?",
+      queue, row.id);  // A9.
 }
 
 Result<Job> WinningRow(const platform::D1Result& result, const std::string& add_token,
@@ -268,7 +275,7 @@ Task<bool> PauseHint(EngineContext& context, std::string queue) {
   auto value = co_await context.kv->Get("cfq:paused:" + queue);
   if (!value.ok() || !value->has_value()) co_return false;
   const auto* text = std::get_if<std::string>(&**value);
-  co_return text != nullptr && *text == "1";
+  co_return text != nullptr&&* text == "1";
 }
 
 }  // namespace
@@ -305,8 +312,8 @@ Task<Result<Job>> Queue::Add(std::string name, Json data, JobOptions options) {
   if (!config.ok()) co_return config.status();
   const bool hint = co_await PauseHint(context, name_);
   const std::int64_t now = context.NowMs();
-  auto row = PrepareRow(context, name_, *config, std::move(name), std::move(data), options, now,
-                        hint);
+  auto row =
+      PrepareRow(context, name_, *config, std::move(name), std::move(data), options, now, hint);
   if (!row.ok()) co_return row.status();
   const std::string add_token = context.random.Hex(8);
   sql::Batch batch(*context.db);
@@ -351,8 +358,8 @@ Shape ShapeOf(const NewRow& row) {
   const JobOptions& o = row.options;
   Shape shape;
   shape.opts = row.opts;
-  shape.state = row.waiting_children ? "waiting-children"
-                                     : std::string(JobStateName(row.placement.state));
+  shape.state =
+      row.waiting_children ? "waiting-children" : std::string(JobStateName(row.placement.state));
   shape.priority = o.priority;
   shape.lifo = o.lifo ? 1 : 0;
   shape.order_key = row.order_key;
@@ -427,9 +434,9 @@ void AppendInsertRows(sql::Batch& batch, const std::string& queue,
     batch.AddParams(
         "INSERT INTO cfq_jobs (" + std::string(kInsertColumns) +
             ") SELECT ?, v.value ->> 0, v.value ->> 1, v.value -> 2, ?, ?, ?, ?, ?, ?, 1, ?, ?, "
-            "?, ?, ?, ?, ?, NULL, ?, ?, ?, ? FROM json_each(?) v WHERE " + where +
-            (fail_on_conflict ? std::string()
-                              : std::string(" ON CONFLICT (queue, id) DO NOTHING")),
+            "?, ?, ?, ?, ?, NULL, ?, ?, ?, ? FROM json_each(?) v WHERE " +
+            where +
+            (fail_on_conflict ? std::string() : std::string(" ON CONFLICT (queue, id) DO NOTHING")),
         std::move(params));
   }
   const std::string ids = IdList(rows);
@@ -450,9 +457,10 @@ std::size_t AppendSelectRows(sql::Batch& batch, const std::string& queue,
     core::AppendJsonString(list, id);
   }
   list += ']';
-  return batch.Add("SELECT c.seq, c.id, c.add_token FROM json_each(?) j CROSS JOIN cfq_jobs c ON "
-                   "c.queue = ? AND c.id = j.value ORDER BY j.key",
-                   std::move(list), queue);
+  return batch.Add(
+      "SELECT c.seq, c.id, c.add_token FROM json_each(?) j CROSS JOIN cfq_jobs c ON "
+      "c.queue = ? AND c.id = j.value ORDER BY j.key",
+      std::move(list), queue);
 }
 
 Job JobFromNewRow(const std::string& queue, const NewRow& row, std::int64_t seq) {
@@ -574,16 +582,16 @@ Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
     std::vector<Placement> placements(last - first);
     std::vector<Job> plain_jobs;
     if (plain_select) {
-      auto collected = co_await CollectRows(context, name_, plain, results->at(*plain_select),
-                                            add_token);
+      auto collected =
+          co_await CollectRows(context, name_, plain, results->at(*plain_select), add_token);
       if (!collected.ok()) co_return collected.status();
       plain_jobs = std::move(*collected);
     }
     std::size_t next_plain = 0;
     for (std::size_t i = first; i < last; ++i) {
       placements[i - first] = rows[i].placement;
-      const auto single = std::find_if(singles.begin(), singles.end(),
-                                       [&](const auto& s) { return s.first == i; });
+      const auto single =
+          std::find_if(singles.begin(), singles.end(), [&](const auto& s) { return s.first == i; });
       if (single != singles.end()) {
         auto job = WinningRow(results->at(single->second), add_token, rows[i]);
         if (!job.ok()) co_return job.status();

@@ -58,8 +58,8 @@ Task<Status> MirrorPause(EngineContext& context, std::string queue, bool paused,
   auto written = co_await batch.Run(paused ? "pause" : "resume");
   if (!written.ok()) co_return SchemaMissingOr(written.status());
   if (context.kv != nullptr) {
-    const Status hinted = co_await context.kv->Put("cfq:paused:" + queue,
-                                                   std::string(paused ? "1" : "0"));
+    const Status hinted =
+        co_await context.kv->Put("cfq:paused:" + queue, std::string(paused ? "1" : "0"));
     (void)hinted;  // Best effort: a stale hint only moves sends between actor and dispatcher.
   }
   co_return Status::Ok();
@@ -91,15 +91,14 @@ std::size_t AppendRetry(sql::Batch& batch, const Job& job, const QueueConfig& co
         now, job.parent->queue, job.parent->id, job.queue_name, job.id, job.parent->queue,
         job.parent->id, job.queue_name, job.id, std::string(JobStateName(job.state)), job.gen);
   }
-  const std::string reset = reset_attempts
-                                ? ", attempts_made = 0, attempts_started = 0, stalled_count = 0"
-                                : "";
+  const std::string reset =
+      reset_attempts ? ", attempts_made = 0, attempts_started = 0, stalled_count = 0" : "";
   return batch.Add(
       "UPDATE cfq_jobs SET state = ?, epoch = epoch + 1, gen = gen + 1, result = NULL, "
       "failed_reason = NULL, stacktrace = NULL, finished_at = NULL, processed_at = NULL, "
       "dead_lettered = 0, discarded = 0, keep_age_s = NULL, keep_count = NULL, available_at = ?, "
-      "dispatch_at = ?, dispatch_deadline = ?, lost_count = 0" + reset +
-          " WHERE queue = ? AND id = ? AND state = ? AND gen = ?",
+      "dispatch_at = ?, dispatch_deadline = ?, lost_count = 0" +
+          reset + " WHERE queue = ? AND id = ? AND state = ? AND gen = ?",
       std::string(JobStateName(placement.state)), placement.available_at,
       sql::Nullable(placement.dispatch_at), sql::Nullable(placement.dispatch_deadline),
       job.queue_name, job.id, std::string(JobStateName(job.state)), job.gen);
@@ -107,8 +106,7 @@ std::size_t AppendRetry(sql::Batch& batch, const Job& job, const QueueConfig& co
 
 void OweDispatch(PostCommit& post, const Job& job, const Placement& placement) {
   if (placement.dispatch_at) {
-    post.Send(Envelope{job.queue_name, job.id, job.gen + 1, placement.available_at,
-                       job.group_key});
+    post.Send(Envelope{job.queue_name, job.id, job.gen + 1, placement.available_at, job.group_key});
   } else {
     post.Kick(job.queue_name, placement.available_at);
   }
@@ -185,8 +183,8 @@ Task<Status> Queue::RetryJob(std::string id, RetryOptions options) {
                                  std::string(JobStateName(jobs->front().state)) +
                                  ", not completed or failed");
   }
-  auto changed = co_await RetryRows(*context_, *config, std::move(*jobs), options.reset_attempts,
-                                    false);
+  auto changed =
+      co_await RetryRows(*context_, *config, std::move(*jobs), options.reset_attempts, false);
   if (!changed.ok()) co_return changed.status();
   if (*changed == 0) co_return Status::NotInState("job " + id + " changed meanwhile");
   co_return Status::Ok();
@@ -251,8 +249,8 @@ Task<Result<std::int64_t>> PromoteRows(EngineContext& context, const QueueConfig
 Task<Result<bool>> Queue::Promote(std::string id) {
   auto config = co_await QueueConfigFor(*context_, name_);
   if (!config.ok()) co_return config.status();
-  auto jobs = co_await Read(*context_, SelectJobs("queue = ? AND id = ? AND state = 'delayed'"),
-                            name_, id);
+  auto jobs =
+      co_await Read(*context_, SelectJobs("queue = ? AND id = ? AND state = 'delayed'"), name_, id);
   if (!jobs.ok()) co_return jobs.status();
   auto changed = co_await PromoteRows(*context_, *config, std::move(*jobs));
   if (!changed.ok()) co_return changed.status();
@@ -263,9 +261,8 @@ Task<Result<std::int64_t>> Queue::PromoteJobs(std::int64_t count) {
   auto config = co_await QueueConfigFor(*context_, name_);
   if (!config.ok()) co_return config.status();
   auto jobs = co_await Read(
-      *context_,
-      SelectJobs("queue = ? AND state = 'delayed' ORDER BY available_at, seq LIMIT ?"), name_,
-      std::max<std::int64_t>(1, count));
+      *context_, SelectJobs("queue = ? AND state = 'delayed' ORDER BY available_at, seq LIMIT ?"),
+      name_, std::max<std::int64_t>(1, count));
   if (!jobs.ok()) co_return jobs.status();
   co_return co_await PromoteRows(*context_, *config, std::move(*jobs));
 }
@@ -299,7 +296,8 @@ Task<Result<std::vector<std::string>>> RemoveRows(EngineContext& context, std::v
       batch.Add(
           "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT queue, id, 'removed', "
           "?, json_object('prev', state, 'reason', 'parent removed', 'epoch', epoch, 'gen', gen) "
-          "FROM cfq_jobs WHERE (queue, id) IN (" + tree + ") AND " + states,
+          "FROM cfq_jobs WHERE (queue, id) IN (" +
+              tree + ") AND " + states,
           now, job.queue_name, job.id);
       descendants.push_back(batch.Add("DELETE FROM cfq_jobs WHERE (queue, id) IN (" + tree +
                                           ") AND " + states + " RETURNING queue, id, state",
@@ -312,12 +310,12 @@ Task<Result<std::vector<std::string>>> RemoveRows(EngineContext& context, std::v
           job.queue_name, *job.dedup_id, job.id, job.queue_name, job.id,
           std::string(JobStateName(job.state)), job.gen);
     }
-    deletes.push_back(batch.Add(
-        "DELETE FROM cfq_jobs WHERE queue = ? AND id = ? AND state = ? AND gen = ?",
-        job.queue_name, job.id, std::string(JobStateName(job.state)), job.gen));
-    flows.push_back(job.parent ? store::ChildRemoved(batch, *job.parent, job.queue_name, job.id,
-                                                     now)
-                               : store::FlowEffects());
+    deletes.push_back(
+        batch.Add("DELETE FROM cfq_jobs WHERE queue = ? AND id = ? AND state = ? AND gen = ?",
+                  job.queue_name, job.id, std::string(JobStateName(job.state)), job.gen));
+    flows.push_back(job.parent
+                        ? store::ChildRemoved(batch, *job.parent, job.queue_name, job.id, now)
+                        : store::FlowEffects());
   }
   auto results = co_await batch.Run("remove");
   if (!results.ok()) co_return results.status();
@@ -424,16 +422,17 @@ Task<Status> Queue::Obliterate(ObliterateOptions options) {
   const std::int64_t count = std::max<std::int64_t>(1, options.count);
   while (true) {  // In chunks, so a huge queue never needs one enormous transaction.
     auto deleted = co_await context_->db
-                       ->Prepare("DELETE FROM cfq_jobs WHERE seq IN (SELECT seq FROM cfq_jobs "
-                                 "WHERE queue = ? LIMIT ?)")
+                       ->Prepare(
+                           "DELETE FROM cfq_jobs WHERE seq IN (SELECT seq FROM cfq_jobs "
+                           "WHERE queue = ? LIMIT ?)")
                        .Bind(name_, count)
                        .Run();
     if (!deleted.ok()) co_return deleted.status();
     if (deleted->meta.changes < count) break;
   }
   sql::Batch batch(*context_->db);
-  for (const char* table : {"cfq_events", "cfq_logs", "cfq_schedulers", "cfq_dedupe",
-                            "cfq_metrics", "cfq_counts", "cfq_dead_letters", "cfq_queues"}) {
+  for (const char* table : {"cfq_events", "cfq_logs", "cfq_schedulers", "cfq_dedupe", "cfq_metrics",
+                            "cfq_counts", "cfq_dead_letters", "cfq_queues"}) {
     batch.Add("DELETE FROM " + std::string(table) + " WHERE queue = ?", name_);
   }
   batch.Add("DELETE FROM cfq_deps WHERE parent_queue = ?", name_);
@@ -487,8 +486,9 @@ Task<Result<bool>> Queue::RemoveDeduplicationKey(std::string dedup_id) {
 Task<Status> Queue::Log(std::string id, std::string message) {
   const std::int64_t now = context_->NowMs();
   auto written = co_await context_->db
-                     ->Prepare("INSERT INTO cfq_logs (queue, job_id, at, message) SELECT ?, ?, ?, "
-                               "? WHERE EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ?)")
+                     ->Prepare(
+                         "INSERT INTO cfq_logs (queue, job_id, at, message) SELECT ?, ?, ?, "
+                         "? WHERE EXISTS (SELECT 1 FROM cfq_jobs WHERE queue = ? AND id = ?)")
                      .Bind(name_, id, now, message, name_, id)
                      .Run();
   if (!written.ok()) co_return SchemaMissingOr(written.status());
@@ -517,8 +517,7 @@ Task<Status> Queue::MoveToFailed(std::string id, std::string reason, std::int64_
   if (jobs->empty()) co_return Status::NotFound("job " + id + " does not exist");
   const Job& job = jobs->front();
   if (job.state != JobState::kActive || job.gen != token) {
-    co_return Status::LeaseLost("job " + id + " is not active with token " +
-                                std::to_string(token));
+    co_return Status::LeaseLost("job " + id + " is not active with token " + std::to_string(token));
   }
   const std::int64_t now = context_->NowMs();
   store::Failure failure;
@@ -543,8 +542,9 @@ Task<Status> Queue::MoveToFailed(std::string id, std::string reason, std::int64_
 
 Task<Status> Queue::Discard(std::string id) {
   auto updated = co_await context_->db
-                     ->Prepare("UPDATE cfq_jobs SET discarded = 1 WHERE queue = ? AND id = ? AND "
-                               "state = 'active'")
+                     ->Prepare(
+                         "UPDATE cfq_jobs SET discarded = 1 WHERE queue = ? AND id = ? AND "
+                         "state = 'active'")
                      .Bind(name_, id)
                      .Run();
   if (!updated.ok()) co_return SchemaMissingOr(updated.status());

@@ -11,10 +11,10 @@ using core::Status;
 namespace {
 
 Json LimiterToJson(const LimiterConfig& limiter) {
-  Json out = {{"mode", limiter.mode == LimiterConfig::Mode::kTokenBucket ? "tokenBucket"
-                                                                          : "fixedWindow"},
-              {"max", limiter.max},
-              {"durationMs", limiter.duration_ms}};
+  Json out = {
+      {"mode", limiter.mode == LimiterConfig::Mode::kTokenBucket ? "tokenBucket" : "fixedWindow"},
+      {"max", limiter.max},
+      {"durationMs", limiter.duration_ms}};
   if (limiter.capacity) out["capacity"] = *limiter.capacity;
   return out;
 }
@@ -137,13 +137,19 @@ Result<QueueConfig> QueueConfigFromJson(const Json& json) {
       if (handled || key != name) return;
       handled = true;
       auto n = Integer(value, key);
-      if (n.ok()) field = *n; else status = n.status();
+      if (n.ok())
+        field = *n;
+      else
+        status = n.status();
     });
     ForEachInt32Field(config, [&](const char* name, std::int32_t& field) {
       if (handled || key != name) return;
       handled = true;
       auto n = Integer(value, key);
-      if (n.ok()) field = static_cast<std::int32_t>(*n); else status = n.status();
+      if (n.ok())
+        field = static_cast<std::int32_t>(*n);
+      else
+        status = n.status();
     });
     CFEMU_RETURN_IF_ERROR(status);
     if (handled) continue;
@@ -215,8 +221,7 @@ Status ValidateQueueConfig(const QueueConfig& config) {
 
 Status ValidateQueueName(std::string_view name) {
   if (name.empty() || name.size() > 64) {
-    return Status::InvalidArgument("queue name '" + std::string(name) +
-                                   "' must be 1 to 64 bytes");
+    return Status::InvalidArgument("queue name '" + std::string(name) + "' must be 1 to 64 bytes");
   }
   for (char c : name) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -22,8 +22,9 @@ namespace {
 Task<Result<std::vector<QueueEvent>>> Poll(EngineContext& context, std::string queue,
                                            std::int64_t after, std::int64_t limit) {
   auto rows = co_await context.db
-                  ->Prepare("SELECT eid, queue, job_id, event, at, data FROM cfq_events WHERE "
-                            "queue = ? AND eid > ? ORDER BY eid LIMIT ?")
+                  ->Prepare(
+                      "SELECT eid, queue, job_id, event, at, data FROM cfq_events WHERE "
+                      "queue = ? AND eid > ? ORDER BY eid LIMIT ?")
                   .Bind(queue, after, limit)
                   .All();
   if (!rows.ok()) co_return SchemaMissingOr(rows.status());
@@ -56,10 +57,9 @@ Task<Result<std::vector<QueueEvent>>> NextEvents(std::shared_ptr<EngineContext> 
       co_return std::move(*events);
     }
     platform::Env& env = *context->env;
-    const Status slept =
-        co_await core::SleepFor(env.runtime(), env.clock(),
-                                core::Milliseconds(options.poll_interval_ms),
-                                core::TimerKind::kBackground);
+    const Status slept = co_await core::SleepFor(env.runtime(), env.clock(),
+                                                 core::Milliseconds(options.poll_interval_ms),
+                                                 core::TimerKind::kBackground);
     if (!slept.ok()) co_return slept;
   }
   co_return std::vector<QueueEvent>();
@@ -84,8 +84,8 @@ Task<Result<Json>> Wait(Queue* queue, QueueEvents* events, std::string id,
     if ((*job)->state == JobState::kCompleted) co_return (*job)->returnvalue;
     if ((*job)->state == JobState::kFailed) co_return Status::Unknown((*job)->failed_reason);
     if (ttl_ms && context.NowMs() - start >= *ttl_ms) {
-      co_return Status::Timeout("job " + id + " did not finish within " +
-                                std::to_string(*ttl_ms) + " ms");
+      co_return Status::Timeout("job " + id + " did not finish within " + std::to_string(*ttl_ms) +
+                                " ms");
     }
     auto next = co_await events->Next();  // Waits a poll interval when nothing happened.
     if (!next.ok()) co_return next.status();

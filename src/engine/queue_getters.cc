@@ -26,9 +26,10 @@ Task<Result<std::optional<Job>>> Queue::GetJob(std::string id) {
 }
 
 Task<Result<std::string>> Queue::GetJobState(std::string id) {
-  auto state = co_await context_->db->Prepare("SELECT state FROM cfq_jobs WHERE queue = ? AND id = ?")
-                   .Bind(name_, id)
-                   .First(std::string("state"));
+  auto state =
+      co_await context_->db->Prepare("SELECT state FROM cfq_jobs WHERE queue = ? AND id = ?")
+          .Bind(name_, id)
+          .First(std::string("state"));
   if (!state.ok()) co_return SchemaMissingOr(state.status());
   if (sql::IsNull(*state)) co_return std::string("unknown");
   co_return sql::Str(*state);
@@ -45,12 +46,17 @@ struct Order {
 Order OrderOf(JobState state) {
   switch (state) {
     case JobState::kWaiting:
-    case JobState::kPrioritized: return {"priority", false};
-    case JobState::kDelayed: return {"available_at", false};
-    case JobState::kActive: return {"coalesce(processed_at, 0)", false};
+    case JobState::kPrioritized:
+      return {"priority", false};
+    case JobState::kDelayed:
+      return {"available_at", false};
+    case JobState::kActive:
+      return {"coalesce(processed_at, 0)", false};
     case JobState::kCompleted:
-    case JobState::kFailed: return {"finished_at", true};
-    case JobState::kWaitingChildren: return {"seq", false};
+    case JobState::kFailed:
+      return {"finished_at", true};
+    case JobState::kWaitingChildren:
+      return {"seq", false};
   }
   return {"seq", false};
 }
@@ -80,12 +86,17 @@ std::optional<Cursor> ParseCursor(const std::string& text) {
 std::int64_t KeyOf(const Job& job, JobState state) {
   switch (state) {
     case JobState::kWaiting:
-    case JobState::kPrioritized: return job.priority;
-    case JobState::kDelayed: return job.available_at;
-    case JobState::kActive: return job.processed_on.value_or(0);
+    case JobState::kPrioritized:
+      return job.priority;
+    case JobState::kDelayed:
+      return job.available_at;
+    case JobState::kActive:
+      return job.processed_on.value_or(0);
     case JobState::kCompleted:
-    case JobState::kFailed: return job.finished_on.value_or(0);
-    case JobState::kWaitingChildren: return job.seq;
+    case JobState::kFailed:
+      return job.finished_on.value_or(0);
+    case JobState::kWaitingChildren:
+      return job.seq;
   }
   return job.seq;
 }
@@ -144,8 +155,7 @@ Task<Result<JobPage>> Queue::GetJobs(JobQuery query) {
       }
     }
     if (cursor && t == cursor->type) {
-      where += std::string(" AND (") + order.key + ", seq) " + (descending ? "<" : ">") +
-               " (?, ?)";
+      where += std::string(" AND (") + order.key + ", seq) " + (descending ? "<" : ">") + " (?, ?)";
       params.emplace_back(cursor->key);
       params.emplace_back(cursor->seq);
     }
@@ -160,16 +170,17 @@ Task<Result<JobPage>> Queue::GetJobs(JobQuery query) {
       params.emplace_back(*query.data_contains);
       params.emplace_back(limit);
     } else {
-      sql_text = "SELECT " + std::string(kJobColumns) + " FROM cfq_jobs WHERE " + where +
-                 order_by + " LIMIT ?";
+      sql_text = "SELECT " + std::string(kJobColumns) + " FROM cfq_jobs WHERE " + where + order_by +
+                 " LIMIT ?";
       params.emplace_back(limit);
     }
     auto rows = co_await context_->db->Prepare(sql_text).Bind(std::move(params)).All();
     if (!rows.ok()) co_return SchemaMissingOr(rows.status());
     if (query.data_contains) {
       auto scanned = co_await context_->db
-                         ->Prepare("SELECT count(*) FROM (SELECT 1 FROM cfq_jobs WHERE queue = ? "
-                                   "AND state = ? LIMIT ?)")
+                         ->Prepare(
+                             "SELECT count(*) FROM (SELECT 1 FROM cfq_jobs WHERE queue = ? "
+                             "AND state = ? LIMIT ?)")
                          .Bind(name_, std::string(JobStateName(state)), query.scan_limit + 1)
                          .First();
       if (scanned.ok() && *scanned && sql::Int((*scanned)->values.at(0)) > query.scan_limit) {
@@ -213,10 +224,10 @@ Task<Result<std::map<std::string, std::int64_t>>> Queue::GetJobCounts(
   std::map<std::string, std::int64_t> out;
   for (const std::string& type : types) {
     if (type == "repeat") {
-      auto schedulers = co_await context_->db
-                            ->Prepare("SELECT count(*) FROM cfq_schedulers WHERE queue = ?")
-                            .Bind(name_)
-                            .First();
+      auto schedulers =
+          co_await context_->db->Prepare("SELECT count(*) FROM cfq_schedulers WHERE queue = ?")
+              .Bind(name_)
+              .First();
       if (!schedulers.ok()) co_return schedulers.status();
       out["repeat"] = *schedulers ? sql::Int((*schedulers)->values.at(0)) : 0;
       continue;
@@ -234,8 +245,9 @@ Task<Result<std::map<std::string, std::int64_t>>> Queue::GetJobCounts(
 Task<Result<Metrics>> Queue::GetMetrics(MetricKind kind, std::int64_t start, std::int64_t end) {
   const std::string kind_name = kind == MetricKind::kCompleted ? "completed" : "failed";
   auto rows = co_await context_->db
-                  ->Prepare("SELECT minute, n FROM cfq_metrics WHERE queue = ? AND kind = ? "
-                            "ORDER BY minute DESC")
+                  ->Prepare(
+                      "SELECT minute, n FROM cfq_metrics WHERE queue = ? AND kind = ? "
+                      "ORDER BY minute DESC")
                   .Bind(name_, kind_name)
                   .All();
   if (!rows.ok()) co_return SchemaMissingOr(rows.status());
@@ -256,8 +268,8 @@ Task<Result<Metrics>> Queue::GetMetrics(MetricKind kind, std::int64_t start, std
     out.prev_count = by_minute.rbegin()->second;
     // Newest first from the current minute, zero-filled, back to the oldest bucket kept.
     const std::int64_t newest = context_->NowMs() / 60'000 * 60'000;
-    const std::int64_t oldest = std::max(by_minute.begin()->first,
-                                         newest - (max_points - 1) * 60'000);
+    const std::int64_t oldest =
+        std::max(by_minute.begin()->first, newest - (max_points - 1) * 60'000);
     for (std::int64_t minute = newest; minute >= oldest; minute -= 60'000) {
       const auto it = by_minute.find(minute);
       out.data.push_back(it == by_minute.end() ? 0 : it->second);
@@ -279,10 +291,10 @@ Task<Result<LogPage>> Queue::GetLogs(std::string id, std::int64_t start, std::in
                   .Bind(name_, id, end < 0 ? std::int64_t{-1} : end - start + 1, start)
                   .All();
   if (!rows.ok()) co_return SchemaMissingOr(rows.status());
-  auto count = co_await context_->db
-                   ->Prepare("SELECT count(*) FROM cfq_logs WHERE queue = ? AND job_id = ?")
-                   .Bind(name_, id)
-                   .First();
+  auto count =
+      co_await context_->db->Prepare("SELECT count(*) FROM cfq_logs WHERE queue = ? AND job_id = ?")
+          .Bind(name_, id)
+          .First();
   if (!count.ok()) co_return count.status();
   LogPage page;
   for (const auto& row : rows->results) page.logs.push_back(sql::Str(row.values[0]));
@@ -296,9 +308,10 @@ namespace {
 Task<Result<std::vector<platform::D1Row>>> DepsOf(EngineContext& context, std::string queue,
                                                   std::string id) {
   auto rows = co_await context.db
-                  ->Prepare("SELECT child_queue, child_id, status, result, failed_reason FROM "
-                            "cfq_deps WHERE parent_queue = ? AND parent_id = ? ORDER BY "
-                            "child_queue, child_id")
+                  ->Prepare(
+                      "SELECT child_queue, child_id, status, result, failed_reason FROM "
+                      "cfq_deps WHERE parent_queue = ? AND parent_id = ? ORDER BY "
+                      "child_queue, child_id")
                   .Bind(queue, id)
                   .All();
   if (!rows.ok()) co_return SchemaMissingOr(rows.status());
@@ -334,8 +347,7 @@ Task<Result<std::map<std::string, std::string>>> Queue::GetFailedChildrenValues(
   co_return std::move(deps->failed);
 }
 
-Task<Result<std::map<std::string, std::string>>> Queue::GetIgnoredChildrenFailures(
-    std::string id) {
+Task<Result<std::map<std::string, std::string>>> Queue::GetIgnoredChildrenFailures(std::string id) {
   auto deps = co_await GetDependencies(std::move(id));
   if (!deps.ok()) co_return deps.status();
   co_return std::move(deps->ignored);
@@ -343,9 +355,10 @@ Task<Result<std::map<std::string, std::string>>> Queue::GetIgnoredChildrenFailur
 
 Task<Result<std::vector<DeadLetter>>> Queue::GetDeadLetters(std::int64_t start, std::int64_t end) {
   auto rows = co_await context_->db
-                  ->Prepare("SELECT dl_id, queue, job_id, source, cf_message_id, cf_attempts, "
-                            "body, reason, outcome, at FROM cfq_dead_letters WHERE queue = ? OR "
-                            "queue IS NULL ORDER BY dl_id LIMIT ? OFFSET ?")
+                  ->Prepare(
+                      "SELECT dl_id, queue, job_id, source, cf_message_id, cf_attempts, "
+                      "body, reason, outcome, at FROM cfq_dead_letters WHERE queue = ? OR "
+                      "queue IS NULL ORDER BY dl_id LIMIT ? OFFSET ?")
                   .Bind(name_, end < 0 ? std::int64_t{-1} : end - start + 1, start)
                   .All();
   if (!rows.ok()) co_return SchemaMissingOr(rows.status());
@@ -353,16 +366,17 @@ Task<Result<std::vector<DeadLetter>>> Queue::GetDeadLetters(std::int64_t start, 
   for (const auto& row : rows->results) {
     const auto& v = row.values;
     out.push_back({sql::Int(v[0]), sql::OptStr(v[1]), sql::OptStr(v[2]), sql::Str(v[3]),
-                   sql::Str(v[4]), sql::Int(v[5]), sql::Str(v[6]), sql::Str(v[7]),
-                   sql::Str(v[8]), sql::Int(v[9])});
+                   sql::Str(v[4]), sql::Int(v[5]), sql::Str(v[6]), sql::Str(v[7]), sql::Str(v[8]),
+                   sql::Int(v[9])});
   }
   co_return out;
 }
 
 Task<Result<std::optional<std::string>>> Queue::GetDeduplicationJobId(std::string dedup_id) {
   auto row = co_await context_->db
-                 ->Prepare("SELECT job_id FROM cfq_dedupe WHERE queue = ? AND dedup_id = ? AND "
-                           "(expires_at IS NULL OR expires_at > ?)")
+                 ->Prepare(
+                     "SELECT job_id FROM cfq_dedupe WHERE queue = ? AND dedup_id = ? AND "
+                     "(expires_at IS NULL OR expires_at > ?)")
                  .Bind(name_, dedup_id, context_->NowMs())
                  .First();
   if (!row.ok()) co_return SchemaMissingOr(row.status());

@@ -51,14 +51,15 @@ Task<Result<std::int64_t>> Promote(EngineContext& context, std::int64_t now) {
 Task<Result<std::int64_t>> KickDispatchers(EngineContext& context, std::int64_t now) {
   // Two index scans (undispatched ready rows; due delayed rows), not one over every row.
   auto rows = co_await context.db
-                  ->Prepare("SELECT queue FROM (SELECT DISTINCT queue FROM cfq_jobs WHERE "
-                            "dispatch_at IS NULL AND state IN ('waiting','prioritized') AND "
-                            "available_at <= ? UNION SELECT DISTINCT j.queue FROM cfq_jobs j JOIN "
-                            "cfq_queues q ON q.queue = j.queue WHERE j.state = 'delayed' AND "
-                            "j.available_at <= ? AND j.dispatch_at IS NULL AND (j.priority > 0 OR "
-                            "j.lifo = 1 OR coalesce(q.config ->> 'strictOrder', 0) = 1)) WHERE "
-                            "queue NOT IN (SELECT queue FROM cfq_queues WHERE paused_mirror = 1) "
-                            "ORDER BY queue")
+                  ->Prepare(
+                      "SELECT queue FROM (SELECT DISTINCT queue FROM cfq_jobs WHERE "
+                      "dispatch_at IS NULL AND state IN ('waiting','prioritized') AND "
+                      "available_at <= ? UNION SELECT DISTINCT j.queue FROM cfq_jobs j JOIN "
+                      "cfq_queues q ON q.queue = j.queue WHERE j.state = 'delayed' AND "
+                      "j.available_at <= ? AND j.dispatch_at IS NULL AND (j.priority > 0 OR "
+                      "j.lifo = 1 OR coalesce(q.config ->> 'strictOrder', 0) = 1)) WHERE "
+                      "queue NOT IN (SELECT queue FROM cfq_queues WHERE paused_mirror = 1) "
+                      "ORDER BY queue")
                   .Bind(now, now)
                   .All();
   if (!rows.ok()) co_return rows.status();
@@ -155,8 +156,9 @@ Task<Status> RecoverLost(EngineContext& context, std::int64_t now, TickReport& r
 // mirror; expired or missing ones are handed to the coordinator's alarm (T12/T13).
 Task<Status> StallBackstop(EngineContext& context, std::int64_t now, TickReport& report) {
   auto rows = co_await context.db
-                  ->Prepare("SELECT queue, id, gen FROM cfq_jobs WHERE state = 'active' AND "
-                            "lease_until < ? - 1000 ORDER BY lease_until LIMIT ?")
+                  ->Prepare(
+                      "SELECT queue, id, gen FROM cfq_jobs WHERE state = 'active' AND "
+                      "lease_until < ? - 1000 ORDER BY lease_until LIMIT ?")
                   .Bind(now, kTickRowsPerStep)
                   .All();
   if (!rows.ok()) co_return rows.status();
@@ -198,13 +200,14 @@ Task<Status> RepairFlows(EngineContext& context, std::int64_t now, TickReport& r
                       .All();
   if (!finished.ok()) co_return finished.status();
   auto vanished = co_await context.db
-                      ->Prepare("SELECT d.parent_queue, d.parent_id, d.child_queue, d.child_id "
-                                "FROM cfq_deps d WHERE d.status = 'pending' AND NOT EXISTS (SELECT "
-                                "1 FROM cfq_jobs c WHERE c.queue = d.child_queue AND c.id = "
-                                "d.child_id) UNION ALL SELECT d.parent_queue, d.parent_id, "
-                                "d.child_queue, d.child_id FROM cfq_deps d WHERE d.status = "
-                                "'failed' AND NOT EXISTS (SELECT 1 FROM cfq_jobs c WHERE c.queue = "
-                                "d.child_queue AND c.id = d.child_id) LIMIT ?")
+                      ->Prepare(
+                          "SELECT d.parent_queue, d.parent_id, d.child_queue, d.child_id "
+                          "FROM cfq_deps d WHERE d.status = 'pending' AND NOT EXISTS (SELECT "
+                          "1 FROM cfq_jobs c WHERE c.queue = d.child_queue AND c.id = "
+                          "d.child_id) UNION ALL SELECT d.parent_queue, d.parent_id, "
+                          "d.child_queue, d.child_id FROM cfq_deps d WHERE d.status = "
+                          "'failed' AND NOT EXISTS (SELECT 1 FROM cfq_jobs c WHERE c.queue = "
+                          "d.child_queue AND c.id = d.child_id) LIMIT ?")
                       .Bind(kTickRowsPerStep)
                       .All();
   if (!vanished.ok()) co_return vanished.status();
@@ -214,8 +217,8 @@ Task<Status> RepairFlows(EngineContext& context, std::int64_t now, TickReport& r
     const Job child = JobFromRow(row);
     const store::Guard post = store::GuardOf(child);
     if (child.state == JobState::kCompleted) {
-      const std::string result = child.returnvalue.is_discarded() ? "null"
-                                                                  : sql::Dump(child.returnvalue);
+      const std::string result =
+          child.returnvalue.is_discarded() ? "null" : sql::Dump(child.returnvalue);
       effects.push_back(store::ChildCompleted(batch, child, post, result, now));
     } else {
       effects.push_back(store::ChildFailed(batch, child, post, child.failed_reason, now));
@@ -257,8 +260,8 @@ Task<Status> RepairFlows(EngineContext& context, std::int64_t now, TickReport& r
     CollectReleased(row.values, post);
     ++report.flows_repaired;
   }
-  report.flows_repaired += static_cast<std::int64_t>(finished->results.size() +
-                                                     vanished->results.size());
+  report.flows_repaired +=
+      static_cast<std::int64_t>(finished->results.size() + vanished->results.size());
   co_await ApplyPostCommit(context, std::move(post));
   co_return Status::Ok();
 }
@@ -267,9 +270,10 @@ Task<Status> RepairFlows(EngineContext& context, std::int64_t now, TickReport& r
 // coordinator whose alarms were abandoned still cleans up).
 Task<Result<std::int64_t>> RequestSweeps(EngineContext& context) {
   auto rows = co_await context.db
-                  ->Prepare("SELECT DISTINCT queue FROM cfq_jobs WHERE (keep_age_s IS NOT NULL OR "
-                            "keep_count IS NOT NULL) AND state IN ('completed','failed') ORDER BY "
-                            "queue")
+                  ->Prepare(
+                      "SELECT DISTINCT queue FROM cfq_jobs WHERE (keep_age_s IS NOT NULL OR "
+                      "keep_count IS NOT NULL) AND state IN ('completed','failed') ORDER BY "
+                      "queue")
                   .All();
   if (!rows.ok()) co_return rows.status();
   std::int64_t n = 0;
@@ -324,8 +328,8 @@ struct TickState {
 };
 
 Task<Status> RunTick(std::shared_ptr<TickState> state, platform::Env& env) {
-  auto context = MakeEngineContext(env, state->bindings, state->random.Fork(state->ticks++),
-                                   state->config);
+  auto context =
+      MakeEngineContext(env, state->bindings, state->random.Fork(state->ticks++), state->config);
   if (!context.ok()) co_return context.status();
   auto report = co_await RunSchedulerTick(**context);
   co_return report.status();
@@ -339,8 +343,9 @@ platform::ScheduledHandler MakeSchedulerHandler(EngineBindings bindings, EngineC
   state->bindings = std::move(bindings);
   state->config = config;
   state->random = std::move(random);
-  return [state](platform::ScheduledController&, platform::Env& env,
-                 platform::ExecutionContext&) { return RunTick(state, env); };
+  return [state](platform::ScheduledController&, platform::Env& env, platform::ExecutionContext&) {
+    return RunTick(state, env);
+  };
 }
 
 }  // namespace cfemu::engine

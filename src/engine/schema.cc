@@ -154,8 +154,7 @@ std::vector<Migration> BuildMigrations() {
 }
 
 bool IsVersionConflict(const Status& status) {
-  return status.message().find("UNIQUE constraint failed: cfq_schema.version") !=
-         std::string::npos;
+  return status.message().find("UNIQUE constraint failed: cfq_schema.version") != std::string::npos;
 }
 
 }  // namespace
@@ -168,15 +167,15 @@ const std::vector<Migration>& Migrations() {
 int LatestSchemaVersion() { return Migrations().back().version; }
 
 Task<Result<int>> SchemaVersion(platform::D1Database& db) {
-  auto table = co_await db.Prepare(
-                              "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND "
-                              "name = 'cfq_schema'")
+  auto table = co_await db
+                   .Prepare(
+                       "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND "
+                       "name = 'cfq_schema'")
                    .First(std::string("n"));
   if (!table.ok()) co_return table.status();
   if (std::get<std::int64_t>(*table) == 0) co_return 0;
-  auto version =
-      co_await db.Prepare("SELECT coalesce(max(version), 0) AS v FROM cfq_schema")
-          .First(std::string("v"));
+  auto version = co_await db.Prepare("SELECT coalesce(max(version), 0) AS v FROM cfq_schema")
+                     .First(std::string("v"));
   if (!version.ok()) co_return version.status();
   co_return static_cast<int>(std::get<std::int64_t>(*version));
 }
@@ -187,16 +186,16 @@ Task<Result<MigrationReport>> Migrate(platform::D1Database& db, core::Instant no
   if (!current.ok()) co_return current.status();
   report.version = *current;
   if (*current > LatestSchemaVersion()) {
-    co_return Status::FailedPrecondition(
-        "the database has engine schema version " + std::to_string(*current) +
-        ", newer than this build's " + std::to_string(LatestSchemaVersion()));
+    co_return Status::FailedPrecondition("the database has engine schema version " +
+                                         std::to_string(*current) + ", newer than this build's " +
+                                         std::to_string(LatestSchemaVersion()));
   }
   for (const Migration& migration : Migrations()) {
     if (migration.version <= report.version) continue;
     std::vector<platform::D1PreparedStatement> batch;
-    batch.push_back(db.Prepare(
-        "CREATE TABLE IF NOT EXISTS cfq_schema (version INTEGER PRIMARY KEY, "
-        "applied_at INTEGER NOT NULL)"));
+    batch.push_back(
+        db.Prepare("CREATE TABLE IF NOT EXISTS cfq_schema (version INTEGER PRIMARY KEY, "
+                   "applied_at INTEGER NOT NULL)"));
     batch.push_back(db.Prepare("INSERT INTO cfq_schema (version, applied_at) VALUES (?, ?)")
                         .Bind(migration.version, now.unix_ms()));
     for (const std::string& sql : migration.statements) batch.push_back(db.Prepare(sql));

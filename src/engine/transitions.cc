@@ -56,8 +56,7 @@ Result<std::int64_t> ComputeBackoff(const std::optional<Backoff>& backoff,
   } else if (backoff->type == "exponential") {
     // round(2^(n-1) * d) with integers: the product is exact, so no rounding is needed.
     const int shift = std::clamp(attempts_made - 1, 0, 40);
-    base = backoff->delay_ms > (INT64_MAX >> shift) ? INT64_MAX / 2
-                                                     : backoff->delay_ms << shift;
+    base = backoff->delay_ms > (INT64_MAX >> shift) ? INT64_MAX / 2 : backoff->delay_ms << shift;
   } else {
     const auto it = strategies.find(backoff->type);
     if (it == strategies.end()) {
@@ -68,8 +67,8 @@ Result<std::int64_t> ComputeBackoff(const std::optional<Backoff>& backoff,
   }
   if (backoff->jitter > 0 && base > 0) {
     const double d = static_cast<double>(base);
-    const double jittered = std::floor(random.Unit() * d * backoff->jitter +
-                                       d * (1.0 - backoff->jitter));
+    const double jittered =
+        std::floor(random.Unit() * d * backoff->jitter + d * (1.0 - backoff->jitter));
     base = static_cast<std::int64_t>(jittered);
   }
   return base;

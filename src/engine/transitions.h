@@ -50,9 +50,8 @@ Placement Place(std::int32_t priority, bool lifo, std::int64_t available_at, std
 
 // A custom backoff strategy: (attemptsMade, type, error, job) -> ms; 0 = retry at once, -1 = fail
 // now.
-using BackoffStrategy = std::function<std::int64_t(std::int32_t attempts_made,
-                                                   const std::string& type,
-                                                   const std::string& error, const Job& job)>;
+using BackoffStrategy = std::function<std::int64_t(
+    std::int32_t attempts_made, const std::string& type, const std::string& error, const Job& job)>;
 using BackoffStrategies = std::map<std::string, BackoffStrategy, std::less<>>;
 
 struct AttemptFailure {

@@ -189,7 +189,7 @@ TEST(EngineLeases, ALongJobKeepsItsLeaseByAutoRenewalAndRunsOnce) {
 }
 
 TEST(EngineLeases, AWorkerKilledMidJobStallsItAndTheJobFailsAfterMaxStalledCount) {
-  EngineWorld w;  // maxStalledCount 1: the second stall fails the job.
+  EngineWorld w;                               // maxStalledCount 1: the second stall fails the job.
   w.SetProcessor(CompleteAfter(Minutes(20)));  // Past the 15-minute invocation limit.
   const Job job = w.Add("crash");
   w.RunUntilIdle();

@@ -25,8 +25,8 @@ namespace cfemu::testing {
 // A column of job `id` as an integer (0 when NULL, -1 when the row is missing).
 inline std::int64_t ColumnOf(EngineWorld& w, const std::string& id, const std::string& column,
                              const std::string& queue = "jobs") {
-  return w.QueryInt("SELECT " + column + " FROM cfq_jobs WHERE queue = '" + queue +
-                    "' AND id = '" + id + "'");
+  return w.QueryInt("SELECT " + column + " FROM cfq_jobs WHERE queue = '" + queue + "' AND id = '" +
+                    id + "'");
 }
 
 // Whether the column of job `id` is NULL (false when the row is missing).
@@ -36,8 +36,8 @@ inline bool ColumnIsNull(EngineWorld& w, const std::string& id, const std::strin
 }
 
 inline bool JobExists(EngineWorld& w, const std::string& id, const std::string& queue = "jobs") {
-  return w.QueryInt("SELECT count(*) FROM cfq_jobs WHERE queue = '" + queue + "' AND id = '" +
-                    id + "'") == 1;
+  return w.QueryInt("SELECT count(*) FROM cfq_jobs WHERE queue = '" + queue + "' AND id = '" + id +
+                    "'") == 1;
 }
 
 // The data of the last `event` of job `id` (null when there is none).
@@ -78,8 +78,10 @@ inline std::vector<std::pair<std::int64_t, Json>> EventRows(EngineWorld& w, cons
 
 // The time of the last `event` of job `id` (-1 when there is none).
 inline std::int64_t EventTime(EngineWorld& w, const std::string& id, const std::string& event) {
-  return w.QueryInt("SELECT coalesce(max(at), -1) FROM cfq_events WHERE queue = 'jobs' AND "
-                    "job_id = '" + id + "' AND event = '" + event + "'");
+  return w.QueryInt(
+      "SELECT coalesce(max(at), -1) FROM cfq_events WHERE queue = 'jobs' AND "
+      "job_id = '" +
+      id + "' AND event = '" + event + "'");
 }
 
 inline int CountOf(const std::vector<std::string>& names, const std::string& name) {
@@ -95,8 +97,8 @@ inline void SendRaw(EngineWorld& w, platform::Body body, int delay_seconds = 0) 
 }
 
 // Sends an engine envelope for job `id` of queue "jobs" at generation `gen`.
-inline void SendEnvelope(EngineWorld& w, const std::string& id, std::int64_t gen,
-                         std::int64_t at, int delay_seconds = 0) {
+inline void SendEnvelope(EngineWorld& w, const std::string& id, std::int64_t gen, std::int64_t at,
+                         int delay_seconds = 0) {
   engine::Envelope envelope;
   envelope.queue = "jobs";
   envelope.id = id;

@@ -8,8 +8,7 @@ namespace cfemu::testing {
 namespace {
 
 Task<Result<Json>> RecordAndRun(std::shared_ptr<ProcessorHolder> holder, JobContext& ctx) {
-  holder->runs.push_back(
-      {ctx.job().id, ctx.token(), ctx.attempt(), ctx.env().clock().Now()});
+  holder->runs.push_back({ctx.job().id, ctx.token(), ctx.attempt(), ctx.env().clock().Now()});
   if (!holder->fn) co_return Json{{"ok", true}};
   co_return co_await holder->fn(ctx);
 }
@@ -46,18 +45,17 @@ EngineWorld::EngineWorld(EngineTestOptions options)
       [checker = checker_.get()](const core::TraceRecord& record) { checker->Observe(record); });
   engine::EngineBindings bindings;
   engine::RegisterCoordinator(registry_, bindings);
-  auto config = emulator::LoadWranglerConfig(emulator::DefaultWranglerConfig(), "wrangler.jsonc",
-                                             &registry_);
+  auto config =
+      emulator::LoadWranglerConfig(emulator::DefaultWranglerConfig(), "wrangler.jsonc", &registry_);
   EXPECT_TRUE(config.ok()) << config.status().ToString();
   platform::EnvSpec spec = config->spec;
   core::Random root(options.seed);
   // The consumers and the tick are built from a producer-less engine context: they resolve the
   // same binding names in each invocation's Env.
-  engine::Consumer consumer(bindings, engine::EngineConfig(),
-                            [holder = processor_](JobContext& ctx) {
-                              return RecordAndRun(holder, ctx);
-                            },
-                            options.consumer, root.Fork("consumer"));
+  engine::Consumer consumer(
+      bindings, engine::EngineConfig(),
+      [holder = processor_](JobContext& ctx) { return RecordAndRun(holder, ctx); },
+      options.consumer, root.Fork("consumer"));
   engine::DeadLetterConsumer dead_letters(bindings, engine::EngineConfig(),
                                           engine::DeadLetterOptions(), root.Fork("dlq"));
   for (auto& c : spec.consumers) {
@@ -72,8 +70,8 @@ EngineWorld::EngineWorld(EngineTestOptions options)
     }
   }
   if (options.crons) spec.crons = *options.crons;
-  spec.scheduled = engine::MakeSchedulerHandler(bindings, engine::EngineConfig(),
-                                                root.Fork("tick"));
+  spec.scheduled =
+      engine::MakeSchedulerHandler(bindings, engine::EngineConfig(), root.Fork("tick"));
   emulator::WorldOptions world_options;
   world_options.registry = &registry_;
   world_options.persist_dir = options.persist_dir;

@@ -52,10 +52,10 @@ void AddWorkload(EngineWorld& w) {
   auto producer = w.engine().GetFlowProducer();
   JobOptions ignore;  // A flaky child may fail for good: its parent runs anyway.
   ignore.ignore_dependency_on_failure = true;
-  engine::FlowJob tree("plain", "jobs", Json{{"parent", true}}, JobOptions(),
-                       {engine::FlowJob("plain", "jobs"),
-                        engine::FlowJob("flaky", "jobs", Json::object(), ignore),
-                        engine::FlowJob("plain", "jobs")});
+  engine::FlowJob tree(
+      "plain", "jobs", Json{{"parent", true}}, JobOptions(),
+      {engine::FlowJob("plain", "jobs"), engine::FlowJob("flaky", "jobs", Json::object(), ignore),
+       engine::FlowJob("plain", "jobs")});
   (void)w.Run(producer.Add(tree));
   engine::RepeatOptions repeat;
   repeat.every_ms = 60'000;

@@ -38,8 +38,7 @@ EngineWorld::ProcessorFn FailByName() {
 TEST(EngineFlows, ChildrenRunFirstAndTheParentSeesTheirValues) {
   EngineWorld w;
   w.SetProcessor(FailByName());
-  FlowJob tree("parent", "jobs", Json::object(), JobOptions(),
-               {Leaf("a"), Leaf("b"), Leaf("c")});
+  FlowJob tree("parent", "jobs", Json::object(), JobOptions(), {Leaf("a"), Leaf("b"), Leaf("c")});
   const JobNode root = AddFlow(w, tree);
   EXPECT_EQ(root.job.state, JobState::kWaitingChildren);
   ASSERT_EQ(root.children.size(), 3u);
@@ -91,8 +90,8 @@ TEST(EngineFlows, FailParentOnFailureFailsTheParent) {
   w.SetProcessor(FailByName());
   JobOptions policy;
   policy.fail_parent_on_failure = true;
-  const JobNode root = AddFlow(
-      w, FlowJob("parent", "jobs", Json::object(), JobOptions(), {Leaf("ok"), Leaf("fail", policy)}));
+  const JobNode root = AddFlow(w, FlowJob("parent", "jobs", Json::object(), JobOptions(),
+                                          {Leaf("ok"), Leaf("fail", policy)}));
   w.RunUntilIdle();
   const auto parent = w.Get(root.job.id);
   ASSERT_TRUE(parent);
@@ -121,8 +120,8 @@ TEST(EngineFlows, IgnoreAndRemoveDependencyLetTheParentRun) {
     w.SetProcessor(FailByName());
     JobOptions policy;
     (ignore ? policy.ignore_dependency_on_failure : policy.remove_dependency_on_failure) = true;
-    const JobNode root = AddFlow(
-        w, FlowJob("parent", "jobs", Json::object(), JobOptions(), {Leaf("ok"), Leaf("fail", policy)}));
+    const JobNode root = AddFlow(w, FlowJob("parent", "jobs", Json::object(), JobOptions(),
+                                            {Leaf("ok"), Leaf("fail", policy)}));
     w.RunUntilIdle();
     EXPECT_EQ(w.StateOf(root.job.id), JobState::kCompleted) << ignore;
     auto deps = w.Run(w.queue().GetDependencies(root.job.id));
@@ -158,8 +157,8 @@ TEST(EngineFlows, AnIdConflictAbortsTheWholeTree) {
   taken.job_id = "taken";
   w.Add("x", Json::object(), taken);
   auto producer = w.engine().GetFlowProducer();
-  auto node = w.Run(producer.Add(FlowJob("parent", "jobs", Json::object(), JobOptions(),
-                                         {Leaf("a"), Leaf("b", taken)})));
+  auto node = w.Run(producer.Add(
+      FlowJob("parent", "jobs", Json::object(), JobOptions(), {Leaf("a"), Leaf("b", taken)})));
   ASSERT_FALSE(node.ok());
   EXPECT_EQ(node.code(), core::Code::kAlreadyExists);
   EXPECT_EQ(w.QueryInt("SELECT count(*) FROM cfq_jobs"), 1);  // Nothing of the tree.
@@ -171,8 +170,7 @@ TEST(EngineFlows, AnExistingRootIdReturnsTheExistingTree) {
   root_id.job_id = "root";
   const JobNode first =
       AddFlow(w, FlowJob("parent", "jobs", Json::object(), root_id, {Leaf("a"), Leaf("b")}));
-  const JobNode again =
-      AddFlow(w, FlowJob("parent", "jobs", Json::object(), root_id, {Leaf("c")}));
+  const JobNode again = AddFlow(w, FlowJob("parent", "jobs", Json::object(), root_id, {Leaf("c")}));
   EXPECT_EQ(again.job.id, "root");
   EXPECT_EQ(again.children.size(), 2u);
   EXPECT_EQ(w.QueryInt("SELECT count(*) FROM cfq_jobs"), 3);

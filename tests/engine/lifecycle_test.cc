@@ -116,9 +116,8 @@ TEST(EngineLifecycle, AttemptsExhaustedFailTheJobWithRetriesExhausted) {
 
 TEST(EngineLifecycle, AnUnrecoverableErrorFailsAtOnce) {
   EngineWorld w;
-  w.SetProcessor([](JobContext&) -> Task<Result<Json>> {
-    co_return Status::Unrecoverable("bad input");
-  });
+  w.SetProcessor(
+      [](JobContext&) -> Task<Result<Json>> { co_return Status::Unrecoverable("bad input"); });
   JobOptions options;
   options.attempts = 5;
   const Job added = w.Add("x", Json::object(), options);

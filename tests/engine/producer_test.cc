@@ -82,7 +82,7 @@ TEST(EngineDedupe, DebounceExtendPushesTheKeysExpiry) {
   const Job first = w.Add("x", Json::object(), options);
   w.RunFor(Seconds(8));
   EXPECT_FALSE(w.Add("x", Json::object(), options).is_new);  // Key now lives until t = 18 s.
-  w.RunFor(Seconds(5));                                        // t = 13 s: past the first TTL.
+  w.RunFor(Seconds(5));                                      // t = 13 s: past the first TTL.
   EXPECT_FALSE(w.Add("x", Json::object(), options).is_new);
   w.RunFor(Seconds(11));
   EXPECT_TRUE(w.Add("x", Json::object(), options).is_new);

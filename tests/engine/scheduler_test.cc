@@ -160,18 +160,16 @@ TEST(EngineSchedulers, TemplateOptionsMayNotSetIdsDelaysOrDedupe) {
   repeat.every_ms = 1'000;
   JobOptions options;
   options.delay_ms = 5;
-  auto refused = w.Run(w.queue().UpsertJobScheduler(
-      "t", repeat, engine::JobTemplate("n", Json::object(), options)));
+  auto refused = w.Run(
+      w.queue().UpsertJobScheduler("t", repeat, engine::JobTemplate("n", Json::object(), options)));
   EXPECT_EQ(refused.code(), core::Code::kInvalidArgument);
   RepeatOptions both;
   both.every_ms = 1'000;
   both.pattern = "* * * * *";
-  EXPECT_EQ(w.Run(w.queue().UpsertJobScheduler("t", both)).code(),
-            core::Code::kInvalidArgument);
+  EXPECT_EQ(w.Run(w.queue().UpsertJobScheduler("t", both)).code(), core::Code::kInvalidArgument);
   RepeatOptions seconds;
   seconds.pattern = "0 * * * * *";
-  EXPECT_EQ(w.Run(w.queue().UpsertJobScheduler("t", seconds)).code(),
-            core::Code::kInvalidArgument);
+  EXPECT_EQ(w.Run(w.queue().UpsertJobScheduler("t", seconds)).code(), core::Code::kInvalidArgument);
 }
 
 TEST(EngineRecovery, JobsWhoseEnvelopesWerePurgedAreRedispatched) {

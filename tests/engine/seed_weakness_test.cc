@@ -101,8 +101,8 @@ TEST(SeedWeaknesses, W03_TheRateLimitHoldsOnEveryPathAndNeverMovesAJobEarlier) {
   repeat.every_ms = 2'000;
   repeat.limit = 3;
   ASSERT_TRUE(w.Run(w.queue().UpsertJobScheduler("tick", repeat)).ok());
-  AddFlow(w, FlowJob("parent", "jobs", Json::object(), JobOptions(),
-                     {Leaf("child"), Leaf("child")}));
+  AddFlow(w,
+          FlowJob("parent", "jobs", Json::object(), JobOptions(), {Leaf("child"), Leaf("child")}));
   w.RunUntilIdle();
   EXPECT_EQ(w.Counts().at("completed"), 2 + 3 + 1 + 1 + 3 + 3);
   const auto grants = GrantTimes(w);
@@ -597,10 +597,10 @@ TEST(SeedWeaknesses, W19_CronSchedulersFireOnTheirSlotsForAYearInBothDialects) {
   cloudflare.dow_dialect = "cloudflare";
   JobOptions template_options;
   template_options.attempts = 3;
-  ASSERT_TRUE(w.Run(w.queue().UpsertJobScheduler(
-                        "bullmq", bullmq, engine::JobTemplate("weekly", Json::object(),
-                                                              template_options)))
-                  .ok());
+  ASSERT_TRUE(
+      w.Run(w.queue().UpsertJobScheduler(
+                "bullmq", bullmq, engine::JobTemplate("weekly", Json::object(), template_options)))
+          .ok());
   ASSERT_TRUE(w.Run(w.queue().UpsertJobScheduler("cloudflare", cloudflare)).ok());
   w.RunFor(core::Days(365));
   std::map<std::string, std::vector<std::int64_t>> slots;
@@ -617,8 +617,7 @@ TEST(SeedWeaknesses, W19_CronSchedulersFireOnTheirSlotsForAYearInBothDialects) {
     EXPECT_EQ((slot / 86'400'000 + 4) % 7, 0) << slot;  // 1970-01-01 was a Thursday.
     EXPECT_EQ(slot % 86'400'000, 6 * 3'600'000) << slot;
   }
-  EXPECT_EQ(w.QueryInt("SELECT min(attempts_max) FROM cfq_jobs WHERE scheduler_id = 'bullmq'"),
-            3);
+  EXPECT_EQ(w.QueryInt("SELECT min(attempts_max) FROM cfq_jobs WHERE scheduler_id = 'bullmq'"), 3);
 }
 
 // Seed: "No LIFO; priority at tick granularity; immediate sends skip priority".
@@ -936,8 +935,7 @@ TEST(SeedWeaknesses, W28_AnIdleQueueLeavesNoLeaseNoWindowAndNoAlarm) {
   EXPECT_FALSE(idle.alarm_at.has_value()) << *idle.alarm_at;
 }
 
-Task<void> MigrateInto(engine::Engine* engine,
-                       std::vector<Result<engine::MigrationReport>>* out) {
+Task<void> MigrateInto(engine::Engine* engine, std::vector<Result<engine::MigrationReport>>* out) {
   out->push_back(co_await engine->Migrate());
 }
 
@@ -1012,8 +1010,8 @@ TEST(SeedWeaknesses, W31_APullConsumerHandlesEveryMessageOfAPulledBatch) {
   platform::DurableObjectRegistry registry;
   engine::EngineBindings bindings;
   engine::RegisterCoordinator(registry, bindings);
-  auto config = emulator::LoadWranglerConfig(emulator::DefaultWranglerConfig(), "wrangler.jsonc",
-                                             &registry);
+  auto config =
+      emulator::LoadWranglerConfig(emulator::DefaultWranglerConfig(), "wrangler.jsonc", &registry);
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   platform::EnvSpec spec = config->spec;
   spec.consumers = {PullConsumer("jobs")};  // An http_pull consumer instead of the Worker.
@@ -1037,8 +1035,8 @@ TEST(SeedWeaknesses, W31_APullConsumerHandlesEveryMessageOfAPulledBatch) {
   ASSERT_TRUE(pulled.ok());
   ASSERT_EQ(pulled->messages.size(), 6u);
   int runs = 0;
-  engine::Consumer consumer = engine->CreateConsumer(
-      [&runs](JobContext& ctx) { return CountRun(ctx, &runs); });
+  engine::Consumer consumer =
+      engine->CreateConsumer([&runs](JobContext& ctx) { return CountRun(ctx, &runs); });
   auto outcome = sim.Run(consumer.HandlePulled(std::move(pulled->messages), env));
   ASSERT_TRUE(outcome.ok()) << outcome.status().ToString();
   EXPECT_EQ(outcome->acks.size(), 6u);  // Every message, not the first.
@@ -1083,8 +1081,7 @@ TEST(SeedWeaknesses, W32_EnginesUseExplicitBindingsAndUnknownNamesFail) {
   }
   engine::EngineConfig hint;
   hint.kv_pause_hint = true;  // Needs a KV binding.
-  EXPECT_EQ(engine::Engine::Create(w.env(), engine::EngineBindings(), core::Random(9), hint)
-                .code(),
+  EXPECT_EQ(engine::Engine::Create(w.env(), engine::EngineBindings(), core::Random(9), hint).code(),
             core::Code::kFailedPrecondition);
 }
 

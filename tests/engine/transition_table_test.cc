@@ -182,8 +182,7 @@ TEST(Transitions, T04_AFlowWritesItsWholeTreeInOneBatchAndSendsOnlyTheLeaves) {
   EXPECT_EQ(w.QueryInt("SELECT count(*) FROM cfq_deps WHERE parent_id = '" + root.job.id +
                        "' AND status = 'pending'"),
             2);
-  EXPECT_EQ(w.EventNames(root.job.id),
-            (std::vector<std::string>{"added", "waiting-children"}));
+  EXPECT_EQ(w.EventNames(root.job.id), (std::vector<std::string>{"added", "waiting-children"}));
   EXPECT_EQ(LastEvent(w, root.job.id, "waiting-children")["gen"], 1);
   EXPECT_EQ(StatsOf(w, "jobs").sent, 2);
   EXPECT_EQ(w.Counts().at("waiting-children"), 1);
@@ -388,8 +387,7 @@ TEST(Transitions, T10_ACompletionIsGuardedByTheTokenAndAppliesTheCompletionTempl
   EXPECT_TRUE(w.Coordinator().leases.empty());
   EXPECT_TRUE(w.Add("x", Json::object(), options).is_new);  // The simple key was released.
   // Guard: state = active and gen = token. The spent token writes nothing.
-  EXPECT_EQ(w.Run(w.queue().MoveToFailed(job.id, "late", token)).code(),
-            core::Code::kLeaseLost);
+  EXPECT_EQ(w.Run(w.queue().MoveToFailed(job.id, "late", token)).code(), core::Code::kLeaseLost);
   EXPECT_EQ(w.StateOf(job.id), JobState::kCompleted);
 }
 
@@ -510,10 +508,9 @@ TEST(Transitions, T14_AnAttemptWithoutARetryFailsTheJobWithTheFailureTemplate) {
   EngineTestOptions options;
   options.consumer.concurrency = 6;
   options.queue_config.max_started_attempts = 2;
-  options.consumer.backoff_strategies["never"] =
-      [](std::int32_t, const std::string&, const std::string&, const Job&) -> std::int64_t {
-    return -1;
-  };
+  options.consumer.backoff_strategies["never"] = [](std::int32_t, const std::string&,
+                                                    const std::string&,
+                                                    const Job&) -> std::int64_t { return -1; };
   EngineWorld w(options);
   w.SetProcessor(FailureKinds);
   std::map<std::string, std::string> ids;
@@ -769,8 +766,7 @@ TEST(Transitions, T21_AFailingChildWithFailParentFailsItsParentOneLevelAtATime) 
   w.SetProcessor(ByName);
   JobOptions fail_parent;
   fail_parent.fail_parent_on_failure = true;
-  const FlowJob middle("middle", "jobs", Json::object(), fail_parent,
-                       {Leaf("fail", fail_parent)});
+  const FlowJob middle("middle", "jobs", Json::object(), fail_parent, {Leaf("fail", fail_parent)});
   const JobNode root =
       AddFlow(w, FlowJob("top", "jobs", Json::object(), JobOptions(), {middle, Leaf("ok")}));
   const JobNode waits =
@@ -892,8 +888,8 @@ TEST(Transitions, T24_RemoveDeletesANonActiveJobWithItsLogsKeyAndDependency) {
   // A removed pending child is detached: its parent is released.
   JobOptions later;
   later.delay_ms = 60'000;
-  const JobNode root = AddFlow(
-      w, FlowJob("parent", "jobs", Json::object(), JobOptions(), {Leaf("b", later)}));
+  const JobNode root =
+      AddFlow(w, FlowJob("parent", "jobs", Json::object(), JobOptions(), {Leaf("b", later)}));
   ASSERT_TRUE(*w.Run(w.queue().Remove(root.children[0].job.id)));
   EXPECT_EQ(w.StateOf(root.job.id), JobState::kWaiting);
   EXPECT_EQ(ColumnOf(w, root.job.id, "pending_deps"), 0);
@@ -903,8 +899,8 @@ TEST(Transitions, T24_RemoveDeletesANonActiveJobWithItsLogsKeyAndDependency) {
   EXPECT_EQ(w.Run(w.queue().Remove(root.job.id)).code(), core::Code::kFailedPrecondition);
   EXPECT_EQ(w.StateOf(root.job.id), JobState::kActive);
   // Removing a parent removes its unfinished children.
-  const JobNode tree = AddFlow(
-      w, FlowJob("tree", "jobs", Json::object(), JobOptions(), {Leaf("c", later)}));
+  const JobNode tree =
+      AddFlow(w, FlowJob("tree", "jobs", Json::object(), JobOptions(), {Leaf("c", later)}));
   ASSERT_TRUE(*w.Run(w.queue().Remove(tree.job.id)));
   EXPECT_FALSE(JobExists(w, tree.children[0].job.id));
   w.RunUntilIdle();
@@ -946,8 +942,8 @@ TEST(Transitions, T26_ASchedulerSlotBecomesAnIterationJobOnceAndNotWhilePaused) 
   RepeatOptions repeat;
   repeat.every_ms = 60'000;
   repeat.limit = 5;
-  auto first = w.Run(w.queue().UpsertJobScheduler("s", repeat, engine::JobTemplate("beat",
-                                                                                  Json::object())));
+  auto first =
+      w.Run(w.queue().UpsertJobScheduler("s", repeat, engine::JobTemplate("beat", Json::object())));
   ASSERT_TRUE(first.ok() && first->has_value());
   const Job& job = **first;
   const std::int64_t slot = std::stoll(job.id.substr(job.id.rfind(':') + 1));

@@ -16,11 +16,16 @@ using core::Task;
 
 std::string_view AdmitOutcomeName(AdmitOutcome outcome) {
   switch (outcome) {
-    case AdmitOutcome::kGranted: return "granted";
-    case AdmitOutcome::kPaused: return "paused";
-    case AdmitOutcome::kSaturated: return "saturated";
-    case AdmitOutcome::kLimited: return "limited";
-    case AdmitOutcome::kBusy: return "busy";
+    case AdmitOutcome::kGranted:
+      return "granted";
+    case AdmitOutcome::kPaused:
+      return "paused";
+    case AdmitOutcome::kSaturated:
+      return "saturated";
+    case AdmitOutcome::kLimited:
+      return "limited";
+    case AdmitOutcome::kBusy:
+      return "busy";
   }
   return "busy";
 }
@@ -73,8 +78,8 @@ Status Coordinator::Load(const std::string& queue) {
   if (loaded_) {
     if (!queue.empty() && queue != queue_) {
       if (!queue_.empty()) {
-        return Status::FailedPrecondition("this coordinator serves queue '" + queue_ +
-                                          "', not '" + queue + "'");
+        return Status::FailedPrecondition("this coordinator serves queue '" + queue_ + "', not '" +
+                                          queue + "'");
       }
       queue_ = queue;
       return SaveFlag("queue", queue_);
@@ -180,8 +185,8 @@ Status Coordinator::FlushLeases() {
     core::AppendJsonString(upserts, id);
     upserts += ',' + std::to_string(lease.token) + ',';
     core::AppendJsonString(upserts, lease.owner);
-    upserts += ',' + std::to_string(lease.expires_at) + ',' + std::to_string(lease.granted_at) +
-               ',';
+    upserts +=
+        ',' + std::to_string(lease.expires_at) + ',' + std::to_string(lease.granted_at) + ',';
     if (lease.group) {
       core::AppendJsonString(upserts, *lease.group);
     } else {
@@ -215,10 +220,10 @@ Status Coordinator::SaveBucket(const std::string& key, const BucketState& b) {
   auto sql = storage().sql();
   if (!sql.ok()) return sql.status();
   return (*sql)
-      ->Exec("INSERT OR REPLACE INTO cfq_buckets (key, level, updated_at, hint_at, window_start, "
-             "window_count, window_denials) VALUES (?, ?, ?, ?, ?, ?, ?)",
-             key, b.level, b.updated_at, b.hint_at, b.window_start, b.window_count,
-             b.window_denials)
+      ->Exec(
+          "INSERT OR REPLACE INTO cfq_buckets (key, level, updated_at, hint_at, window_start, "
+          "window_count, window_denials) VALUES (?, ?, ?, ?, ?, ?, ?)",
+          key, b.level, b.updated_at, b.hint_at, b.window_start, b.window_count, b.window_denials)
       .status();
 }
 
@@ -324,8 +329,8 @@ void Coordinator::RefundTokens(const std::optional<std::string>& group) {
   }
 }
 
-AdmitAnswer Coordinator::AdmitOne(const AdmitItem& item, const std::string& owner,
-                                  std::int64_t now, std::vector<std::string>& dirty) {
+AdmitAnswer Coordinator::AdmitOne(const AdmitItem& item, const std::string& owner, std::int64_t now,
+                                  std::vector<std::string>& dirty) {
   AdmitAnswer answer;
   if (paused_) {
     answer.outcome = AdmitOutcome::kPaused;
@@ -417,7 +422,7 @@ Task<Status> Coordinator::KickAt(std::int64_t at) {
 }
 
 Task<Result<std::vector<bool>>> Coordinator::Renew(std::string queue, std::string owner,
-                                                  std::vector<LeaseRef> items) {
+                                                   std::vector<LeaseRef> items) {
   CFEMU_CO_RETURN_IF_ERROR(Load(queue));
   CFEMU_CO_RETURN_IF_ERROR(co_await EnsureConfig());
   const std::int64_t now = NowMs();

@@ -118,8 +118,8 @@ class Coordinator : public platform::DurableObject {
   std::optional<std::int64_t> kick_at_;
   std::int64_t last_sweep_ = 0;
   bool finished_since_sweep_ = false;
-  bool had_waiting_ = false;   // For the `drained` event.
-  bool pass_pending_ = false;  // The last pass filled the window: more rows may wait.
+  bool had_waiting_ = false;        // For the `drained` event.
+  bool pass_pending_ = false;       // The last pass filled the window: more rows may wait.
   std::int64_t blocked_until_ = 0;  // ctx.rateLimit(): no grant before this.
   std::optional<std::int64_t> next_delayed_;  // Earliest undispatched dispatcher-owned delayed row.
   std::optional<std::int64_t> alarm_at_;      // The alarm this object set.

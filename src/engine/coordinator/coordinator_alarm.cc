@@ -84,8 +84,8 @@ Task<Status> Coordinator::ProcessExpiredLeases(std::int64_t now) {
         effect.flow = store::AppendFailure(batch, job, pre, failure, now).flow;
       } else {  // T12
         store::Redispatch r;
-        r.placement = Place(job.priority, job.lifo, std::min(job.available_at, now), now, config_,
-                            paused_);
+        r.placement =
+            Place(job.priority, job.lifo, std::min(job.available_at, now), now, config_, paused_);
         r.extra_sets = ", stalled_count = stalled_count + 1";
         effect.placement = r.placement;
         effect.redispatch = store::AppendRedispatch(batch, job, pre, r, now);
@@ -120,8 +120,8 @@ Task<Status> Coordinator::ProcessExpiredLeases(std::int64_t now) {
       if (!effect.redispatch || results->at(*effect.redispatch).meta.changes == 0) continue;
       const Job& job = *effect.job;
       if (effect.placement.dispatch_at) {
-        post.Send(Envelope{queue_, job.id, effect.gen, effect.placement.available_at,
-                           job.group_key});
+        post.Send(
+            Envelope{queue_, job.id, effect.gen, effect.placement.available_at, job.group_key});
       } else if (effect.placement.needs_dispatcher && !paused_) {
         kick_at_ = std::min(kick_at_.value_or(now), effect.placement.available_at);
       }
@@ -152,8 +152,8 @@ Task<Status> Coordinator::DispatchPass(std::int64_t now) {
       ++it;
     }
   }
-  const std::int64_t room =
-      static_cast<std::int64_t>(config_.dispatch_window) - static_cast<std::int64_t>(inflight_.size());
+  const std::int64_t room = static_cast<std::int64_t>(config_.dispatch_window) -
+                            static_cast<std::int64_t>(inflight_.size());
   auto context = Context();
   if (!context) co_return Status::FailedPrecondition("the coordinator cannot reach D1");
   sql::Batch batch(*context->db);
@@ -196,9 +196,9 @@ Task<Status> Coordinator::DispatchPass(std::int64_t now) {
   if (pass) {
     for (const auto& r : results->at(*pass).results) {
       const auto& v = r.values;
-      rows.push_back({sql::Int(v[4]), sql::Int(v[5]), sql::Int(v[6]),
-                      Envelope{queue_, sql::Str(v[0]), sql::Int(v[1]), sql::Int(v[2]),
-                               sql::OptStr(v[3])}});
+      rows.push_back(
+          {sql::Int(v[4]), sql::Int(v[5]), sql::Int(v[6]),
+           Envelope{queue_, sql::Str(v[0]), sql::Int(v[1]), sql::Int(v[2]), sql::OptStr(v[3])}});
     }
   }
   std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
@@ -243,8 +243,9 @@ Task<Status> Coordinator::RetentionSweep(std::int64_t now) {
   // Count policies: one cutoff per distinct (state, keep_count) among the rows that carry one
   // (engine-spec.md §7.1), so the sweep never ranks rows without a policy.
   auto pairs = co_await context->db
-                   ->Prepare("SELECT DISTINCT state, keep_count FROM cfq_jobs WHERE queue = ? AND "
-                             "state IN ('completed','failed') AND keep_count IS NOT NULL")
+                   ->Prepare(
+                       "SELECT DISTINCT state, keep_count FROM cfq_jobs WHERE queue = ? AND "
+                       "state IN ('completed','failed') AND keep_count IS NOT NULL")
                    .Bind(queue_)
                    .All();
   if (!pairs.ok()) co_return pairs.status();
@@ -263,10 +264,11 @@ Task<Status> Coordinator::RetentionSweep(std::int64_t now) {
     const std::string state = sql::Str(row.values[0]);
     const std::int64_t keep = sql::Int(row.values[1]);
     if (keep <= 0) {
-      selections.push_back({"SELECT seq FROM cfq_jobs WHERE queue = ? AND state = ? AND "
-                            "keep_count = ? ORDER BY seq LIMIT ?",
-                            {queue_, state, keep, limit},
-                            "count"});
+      selections.push_back(
+          {"SELECT seq FROM cfq_jobs WHERE queue = ? AND state = ? AND "
+           "keep_count = ? ORDER BY seq LIMIT ?",
+           {queue_, state, keep, limit},
+           "count"});
       continue;
     }
     selections.push_back(
@@ -284,7 +286,8 @@ Task<Status> Coordinator::RetentionSweep(std::int64_t now) {
     batch.AddParams(
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT queue, id, 'removed', ?, "
         "json_object('prev', state, 'reason', 'retention', 'policy', ?, 'epoch', epoch, 'gen', "
-        "gen) FROM cfq_jobs WHERE seq IN (" + selection.sql + ") ORDER BY seq",
+        "gen) FROM cfq_jobs WHERE seq IN (" +
+            selection.sql + ") ORDER BY seq",
         std::move(params));
     deletes.push_back(batch.AddParams("DELETE FROM cfq_jobs WHERE seq IN (" + selection.sql + ")",
                                       selection.params));
@@ -344,8 +347,7 @@ Task<Status> Coordinator::Alarm(platform::AlarmInfo) {
                         (pass_pending_ && !inflight_.empty() &&
                          inflight_.begin()->second + config_.dispatch_timeout_ms <= now);
   if (status.ok() && pass_due) status = co_await DispatchPass(now);
-  if (status.ok() && finished_since_sweep_ &&
-      now >= last_sweep_ + config_.retention_sweep_ms) {
+  if (status.ok() && finished_since_sweep_ && now >= last_sweep_ + config_.retention_sweep_ms) {
     status = co_await RetentionSweep(now);
   }
   CollectIdleBuckets(now);
@@ -356,8 +358,8 @@ Task<Status> Coordinator::Alarm(platform::AlarmInfo) {
   }
   const std::optional<std::int64_t> next = NextAlarmAt();
   if (next) {
-    CFEMU_CO_RETURN_IF_ERROR(co_await storage().SetAlarm(
-        core::Instant::FromUnixMs(std::max(*next, now))));
+    CFEMU_CO_RETURN_IF_ERROR(
+        co_await storage().SetAlarm(core::Instant::FromUnixMs(std::max(*next, now))));
     alarm_at_ = std::max(*next, now);
   }
   co_return Status::Ok();

@@ -41,8 +41,8 @@ BucketCheck CheckBucket(const LimiterConfig& limiter, BucketState& state, std::i
       out.grantable = true;
       return out;
     }
-    out.retry_at = state.window_start + limiter.duration_ms *
-                                           (1 + state.window_denials / limiter.max);
+    out.retry_at =
+        state.window_start + limiter.duration_ms * (1 + state.window_denials / limiter.max);
     return out;
   }
   Refill(limiter, state, now);

@@ -22,10 +22,10 @@
 namespace cfemu::engine {
 
 struct BucketState {
-  std::int64_t level = -1;       // Token bucket units; -1 = new (full).
-  std::int64_t updated_at = 0;   // Refill reference; may lie in the future after RateLimitUntil.
-  std::int64_t hint_at = 0;      // Next spaced retry slot.
-  std::int64_t window_start = 0; // Fixed window; 0 = none open.
+  std::int64_t level = -1;        // Token bucket units; -1 = new (full).
+  std::int64_t updated_at = 0;    // Refill reference; may lie in the future after RateLimitUntil.
+  std::int64_t hint_at = 0;       // Next spaced retry slot.
+  std::int64_t window_start = 0;  // Fixed window; 0 = none open.
   std::int64_t window_count = 0;
   std::int64_t window_denials = 0;
 };

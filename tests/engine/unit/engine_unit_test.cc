@@ -53,8 +53,9 @@ TEST(Transitions, BackoffFollowsItsTypeAndJitterStaysWithinBounds) {
   EXPECT_EQ(ComputeBackoff(Backoff("custom", 1), 1, failure, job, none, random).code(),
             core::Code::kNotFound);
   BackoffStrategies custom;
-  custom["linear"] = [](std::int32_t made, const std::string&, const std::string&,
-                        const Job&) { return std::int64_t{made} * 100; };
+  custom["linear"] = [](std::int32_t made, const std::string&, const std::string&, const Job&) {
+    return std::int64_t{made} * 100;
+  };
   EXPECT_EQ(*ComputeBackoff(Backoff("linear", 0), 3, failure, job, custom, random), 300);
 }
 
@@ -168,12 +169,16 @@ TEST(SchedulerSlots, CronSlotsAreTheMatchesAfterTheLast) {
 }
 
 TEST(Options, JobOptionsRoundTripThroughBullMqJson) {
-  Json json = {{"jobId", "a"},         {"delay", 5},
-               {"priority", 3},        {"attempts", 4},
+  Json json = {{"jobId", "a"},
+               {"delay", 5},
+               {"priority", 3},
+               {"attempts", 4},
                {"backoff", {{"type", "exponential"}, {"delay", 100}}},
                {"removeOnComplete", {{"age", 60}, {"count", 10}}},
-               {"removeOnFail", 5},    {"deduplication", {{"id", "d"}, {"ttl", 1000}}},
-               {"groupKey", "g"},      {"failParentOnFailure", true}};
+               {"removeOnFail", 5},
+               {"deduplication", {{"id", "d"}, {"ttl", 1000}}},
+               {"groupKey", "g"},
+               {"failParentOnFailure", true}};
   auto options = JobOptionsFromJson(json);
   ASSERT_TRUE(options.ok()) << options.status().ToString();
   EXPECT_EQ(JobOptionsToJson(*options), json);
