@@ -407,10 +407,38 @@ Task<void> RenewLoop(std::shared_ptr<Invocation> inv, std::string queue, std::in
   inv->renewing.erase(queue);
 }
 
+// Counts an invocation as running for Engine::Close, and wakes Close when the last one ends.
+class RunningGuard {
+ public:
+  RunningGuard(ConsumerState& state, Invocation* invocation)
+      : state_(state), invocation_(invocation) {
+    ++state_.running;
+    state_.live.insert(invocation_);
+  }
+  RunningGuard(const RunningGuard&) = delete;
+  RunningGuard& operator=(const RunningGuard&) = delete;
+  ~RunningGuard() {
+    state_.live.erase(invocation_);
+    if (--state_.running == 0) state_.idle.Set();
+  }
+
+ private:
+  ConsumerState& state_;
+  Invocation* invocation_;
+};
+
 Task<Status> HandleMessages(std::shared_ptr<ConsumerState> state, std::vector<RawMessage> messages,
                             platform::Env& env, MessageActions& actions,
                             std::optional<core::Instant> deadline) {
+  if (state->closed) {
+    // The engine was closed: nothing is claimed; the messages come back later (R-INFRA).
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      actions.Retry(i, state->options.infra_retry_delay_seconds);
+    }
+    co_return Status::Ok();
+  }
   auto inv = std::make_shared<Invocation>();
+  const RunningGuard running(*state, inv.get());
   inv->state = state;
   inv->env = &env;
   inv->actions = &actions;
@@ -428,6 +456,12 @@ Task<Status> HandleMessages(std::shared_ptr<ConsumerState> state, std::vector<Ra
       static_cast<std::size_t>(std::max(1, options.prefetch.value_or(options.concurrency)));
   for (auto& [queue, incoming] : groups) {
     for (std::size_t first = 0; first < incoming.size(); first += wave_size) {
+      if (state->closed) {  // Closed between waves: the rest is not claimed.
+        for (std::size_t i = first; i < incoming.size(); ++i) {
+          actions.Retry(incoming[i].index, options.infra_retry_delay_seconds);
+        }
+        break;
+      }
       const std::size_t last = std::min(incoming.size(), first + wave_size);
       std::vector<Incoming> wave(std::make_move_iterator(incoming.begin() + first),
                                  std::make_move_iterator(incoming.begin() + last));

@@ -126,6 +126,7 @@ class Consumer {
       std::vector<platform::PulledMessage> messages, platform::Env& env) const;
 
  private:
+  friend class Engine;  // Engine::Close reaches the consumers it created.
   std::shared_ptr<ConsumerState> state_;
 };
 

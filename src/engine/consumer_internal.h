@@ -17,6 +17,8 @@
 
 namespace cfemu::engine {
 
+struct Invocation;
+
 struct ConsumerState {
   EngineBindings bindings;
   EngineConfig config;
@@ -24,6 +26,11 @@ struct ConsumerState {
   ConsumerOptions options;
   core::Random random{0};
   std::uint64_t invocations = 0;
+  // Engine::Close: a closed consumer claims nothing; Close waits until `running` is zero.
+  bool closed = false;
+  int running = 0;
+  core::Event idle;
+  std::set<Invocation*> live;  // Invocations in flight (Close(force) aborts their jobs).
 };
 
 // How a message is answered: push messages call Ack/Retry on the batch; pulled messages are

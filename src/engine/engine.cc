@@ -1,5 +1,7 @@
 #include "src/engine/engine.h"
 
+#include "src/engine/consumer_internal.h"
+
 #include "src/engine/scheduler_tick.h"
 
 namespace cfemu::engine {
@@ -39,8 +41,36 @@ Result<Queue> Engine::GetQueue(std::string name) {
 }
 
 Consumer Engine::CreateConsumer(Processor processor, ConsumerOptions options) {
-  return Consumer(context_->bindings, context_->config, std::move(processor), std::move(options),
-                  context_->random.Fork("consumer"));
+  Consumer consumer(context_->bindings, context_->config, std::move(processor), std::move(options),
+                    context_->random.Fork("consumer"));
+  consumer.state_->closed = context_->closed;
+  context_->consumers.push_back(consumer.state_);
+  return consumer;
+}
+
+core::Task<void> Engine::Close(bool force) {
+  std::shared_ptr<EngineContext> context = context_;
+  context->closed = true;
+  std::vector<std::shared_ptr<ConsumerState>> consumers;
+  for (const auto& weak : context->consumers) {
+    if (auto state = weak.lock()) consumers.push_back(std::move(state));
+  }
+  for (const auto& state : consumers) {
+    state->closed = true;
+    if (!force) continue;
+    for (Invocation* invocation : state->live) {
+      for (auto& [queue, runs] : invocation->inflight) {
+        for (auto& [id, run] : runs) run->signal.Abort("engine closing");
+      }
+    }
+  }
+  for (const auto& state : consumers) {
+    while (state->running > 0) {
+      state->idle.Reset();
+      co_await state->idle.Wait();
+    }
+  }
+  if (context->tracing()) context->Trace(core::TraceEvent("engine.closed").Bool("force", force));
 }
 
 DeadLetterConsumer Engine::CreateDeadLetterConsumer(DeadLetterOptions options) {

@@ -64,6 +64,14 @@ class Engine {
   // The Worker's scheduled() handler: runs the scheduler tick (engine-spec.md §4.15).
   platform::ScheduledHandler SchedulerHandler();
 
+  // Closes the engine (BullMQ's close): adds fail with kFailedPrecondition from now on, the
+  // consumers it created claim nothing more (new messages are retried, R-INFRA), and the call
+  // completes when their jobs in flight have finished: buffered progress and logs written,
+  // leases released by the finish batches. With `force`, jobs in flight see their abort signal
+  // at once ("engine closing"); a processor that ignores it is still awaited. Idempotent.
+  core::Task<void> Close(bool force = false);
+  bool closed() const { return context_->closed; }
+
   const EngineBindings& bindings() const { return context_->bindings; }
   const std::shared_ptr<EngineContext>& context() const { return context_; }
 

@@ -50,8 +50,10 @@ Result<std::shared_ptr<EngineContext>> MakeEngineContext(platform::Env& env,
                                         "' is missing: " + kv.status().message());
     }
     context->kv = *kv;
-  } else if (config.kv_pause_hint) {
-    return Status::FailedPrecondition("kv_pause_hint needs a KV binding");
+  } else if (config.kv_pause_hint || config.kv_throttle_cache) {
+    return Status::FailedPrecondition(config.kv_pause_hint
+                                          ? "kv_pause_hint needs a KV binding"
+                                          : "kv_throttle_cache needs a KV binding");
   }
   context->bindings = std::move(bindings);
   return context;

@@ -44,7 +44,14 @@ struct EngineConfig {
   EngineConfig() = default;
   // Consult the KV pause hint before a direct send (needs a kv binding).
   bool kv_pause_hint = false;
+  // Cache throttle deduplication keys in KV (needs a kv binding; engine-spec.md §4.8): a
+  // single add that hits a live cached key reads the keyed job instead of writing a batch.
+  // KV is eventually consistent: for up to 60 s after removeDeduplicationKey or obliterate, a
+  // stale entry may still deduplicate (and records no `deduplicated` event).
+  bool kv_throttle_cache = false;
 };
+
+struct ConsumerState;
 
 struct EngineContext {
   platform::Env* env = nullptr;
@@ -56,6 +63,10 @@ struct EngineContext {
   platform::KvNamespace* kv = nullptr;  // Null without a kv binding.
   // Queues whose cfq_queues row this context has seen, with their configuration.
   std::map<std::string, QueueConfig, std::less<>> queues;
+  // Set by Engine::Close: adds fail with kFailedPrecondition.
+  bool closed = false;
+  // The consumers created by this engine (Close waits for their invocations).
+  std::vector<std::weak_ptr<ConsumerState>> consumers;
 
   std::int64_t NowMs() const { return env->clock().Now().unix_ms(); }
   // The producer binding of a logical queue.
@@ -66,6 +77,11 @@ struct EngineContext {
   bool tracing() const { return env->tracing(); }
   void Trace(const core::TraceEvent& event) { env->Trace(event); }
 };
+
+// The KV key that caches a throttle deduplication key (EngineConfig::kv_throttle_cache).
+inline std::string ThrottleKvKey(std::string_view queue, std::string_view dedup_id) {
+  return "cfq:dedupe:" + std::string(queue) + ":" + std::string(dedup_id);
+}
 
 // Resolves the bindings in `env`: kFailedPrecondition naming a missing D1 or coordinator
 // binding (a missing binding is a configuration error, never "coordination off").

@@ -275,7 +275,62 @@ Task<bool> PauseHint(EngineContext& context, std::string queue) {
   auto value = co_await context.kv->Get("cfq:paused:" + queue);
   if (!value.ok() || !value->has_value()) co_return false;
   const auto* text = std::get_if<std::string>(&**value);
-  co_return text != nullptr&&* text == "1";
+  co_return (text != nullptr && *text == "1");
+}
+
+Status ClosedError() { return Status::FailedPrecondition("the engine is closed"); }
+
+// The KV entry of a throttle key (EngineConfig::kv_throttle_cache): {jobId, expiresAt}.
+struct ThrottleKey {
+  std::string kv_key;
+  std::int64_t ttl_ms = 0;
+};
+
+std::optional<ThrottleKey> ThrottleKeyOf(const EngineContext& context, const std::string& queue,
+                                         const JobOptions& options) {
+  if (!context.config.kv_throttle_cache || context.kv == nullptr) return std::nullopt;
+  const auto& d = options.deduplication;
+  if (!d || !d->ttl_ms || d->extend || d->replace) return std::nullopt;  // Throttle mode only.
+  return ThrottleKey{ThrottleKvKey(queue, d->id), *d->ttl_ms};
+}
+
+// The keyed job when the cache holds a live entry for the key and the job still exists.
+Task<std::optional<Job>> CachedThrottleHit(EngineContext& context, ThrottleKey key,
+                                           std::string queue) {
+  auto value = co_await context.kv->Get(key.kv_key);
+  if (!value.ok() || !value->has_value()) co_return std::nullopt;
+  const auto* text = std::get_if<std::string>(&**value);
+  if (text == nullptr) co_return std::nullopt;
+  const Json entry = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (!entry.is_object() || !entry.contains("jobId") || !entry["jobId"].is_string() ||
+      !entry.contains("expiresAt") || !entry["expiresAt"].is_number_integer() ||
+      entry["expiresAt"].get<std::int64_t>() <= context.NowMs()) {
+    co_return std::nullopt;
+  }
+  const std::string id = entry["jobId"].get<std::string>();
+  auto row = co_await context.db
+                 ->Prepare("SELECT " + std::string(kJobColumns) +
+                           " FROM cfq_jobs WHERE queue = ? AND id = ?")
+                 .Bind(queue, id)
+                 .All();
+  if (!row.ok() || row->results.empty()) co_return std::nullopt;  // The normal add decides.
+  Job job = JobFromValues(row->results.front().values);
+  job.is_new = false;
+  if (context.tracing()) {
+    context.Trace(core::TraceEvent("engine.throttle-cache-hit").Str("queue", queue).Str("job", id));
+  }
+  co_return job;
+}
+
+// Best effort after the commit: KV's TTL is at least 60 s, so the entry embeds its expiry.
+Task<void> CacheThrottleKey(EngineContext& context, ThrottleKey key, std::string job_id,
+                            std::int64_t now) {
+  const std::int64_t expires_at = now + key.ttl_ms;
+  platform::KvPutOptions put;
+  put.expiration_ttl = std::max<std::int64_t>(60, (key.ttl_ms + 999) / 1000);
+  const Json entry = {{"jobId", job_id}, {"expiresAt", expires_at}};
+  const Status cached = co_await context.kv->Put(key.kv_key, entry.dump(), put);
+  (void)cached;  // A missing entry only costs the next add its D1 batch.
 }
 
 }  // namespace
@@ -308,8 +363,14 @@ Task<void> DispatchNewRows(EngineContext& context, const QueueConfig& config,
 
 Task<Result<Job>> Queue::Add(std::string name, Json data, JobOptions options) {
   EngineContext& context = *context_;
+  if (context.closed) co_return ClosedError();
   auto config = co_await QueueConfigFor(context, name_);
   if (!config.ok()) co_return config.status();
+  const std::optional<ThrottleKey> throttle = ThrottleKeyOf(context, name_, options);
+  if (throttle) {
+    auto cached = co_await CachedThrottleHit(context, *throttle, name_);
+    if (cached) co_return std::move(*cached);
+  }
   const bool hint = co_await PauseHint(context, name_);
   const std::int64_t now = context.NowMs();
   auto row =
@@ -332,6 +393,7 @@ Task<Result<Job>> Queue::Add(std::string name, Json data, JobOptions options) {
   std::vector<Job> jobs{*job};
   std::vector<Placement> placements{row->placement};
   co_await DispatchNewRows(context, *config, jobs, placements, now);
+  if (throttle && job->is_new) co_await CacheThrottleKey(context, *throttle, job->id, now);
   co_return std::move(*job);
 }
 
@@ -533,6 +595,7 @@ Task<Result<std::vector<Job>>> CollectRows(EngineContext& context, std::string q
 
 Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
   EngineContext& context = *context_;
+  if (context.closed) co_return ClosedError();
   std::vector<Job> out;
   if (input.empty()) co_return out;
   auto config = co_await QueueConfigFor(context, name_);

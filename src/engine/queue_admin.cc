@@ -442,9 +442,21 @@ Task<Status> Queue::Obliterate(ObliterateOptions options) {
   auto stub = context_->Coordinator(name_);
   auto reset = co_await stub->Call(&Coordinator::Reset, name_);
   if (!reset.ok()) co_return reset.status();
-  if (context_->kv != nullptr) {
+  if (context_->kv != nullptr) {  // Best effort: KV only ever hints (engine-spec.md §4.5, §4.8).
     const Status gone = co_await context_->kv->Delete("cfq:paused:" + name_);
     (void)gone;
+    const std::string prefix = ThrottleKvKey(name_, "");
+    std::string cursor;
+    for (int page = 0; page < 100; ++page) {
+      auto listed = co_await context_->kv->List(platform::KvListOptions(prefix, 1000, cursor));
+      if (!listed.ok()) break;
+      for (const auto& key : listed->keys) {
+        const Status deleted = co_await context_->kv->Delete(key.name);
+        (void)deleted;
+      }
+      if (listed->list_complete) break;
+      cursor = listed->cursor;
+    }
   }
   context_->queues.erase(name_);
   if (context_->tracing()) {
@@ -480,6 +492,10 @@ Task<Result<bool>> Queue::RemoveDeduplicationKey(std::string dedup_id) {
   store::QueueEvent(batch, name_, "cfq:dedupe-key-removed", std::move(data), context_->NowMs());
   auto results = co_await batch.Run("remove-dedupe-key");
   if (!results.ok()) co_return SchemaMissingOr(results.status());
+  if (context_->kv != nullptr && context_->config.kv_throttle_cache) {
+    const Status gone = co_await context_->kv->Delete(ThrottleKvKey(name_, dedup_id));
+    (void)gone;  // A stale entry lives at most KV's cache TTL (documented).
+  }
   co_return results->at(deleted).meta.changes > 0;
 }
 

@@ -44,23 +44,25 @@ EngineWorld::EngineWorld(EngineTestOptions options)
   sim_->trace().AddObserver(
       [checker = checker_.get()](const core::TraceRecord& record) { checker->Observe(record); });
   engine::EngineBindings bindings;
+  bindings.kv = options.kv_binding;
   engine::RegisterCoordinator(registry_, bindings);
   auto config =
       emulator::LoadWranglerConfig(emulator::DefaultWranglerConfig(), "wrangler.jsonc", &registry_);
   EXPECT_TRUE(config.ok()) << config.status().ToString();
   platform::EnvSpec spec = config->spec;
   core::Random root(options.seed);
-  // The consumers and the tick are built from a producer-less engine context: they resolve the
-  // same binding names in each invocation's Env.
-  engine::Consumer consumer(
-      bindings, engine::EngineConfig(),
-      [holder = processor_](JobContext& ctx) { return RecordAndRun(holder, ctx); },
-      options.consumer, root.Fork("consumer"));
-  engine::DeadLetterConsumer dead_letters(bindings, engine::EngineConfig(),
+  // The consumer is the engine's (Engine::Close reaches it); the engine needs the World's Env,
+  // so the handler forwards to a slot filled once the engine exists. The DLQ consumer and the
+  // tick resolve the same binding names in each invocation's Env.
+  auto consumer_slot = std::make_shared<std::optional<engine::Consumer>>();
+  engine::DeadLetterConsumer dead_letters(bindings, options.engine_config,
                                           engine::DeadLetterOptions(), root.Fork("dlq"));
   for (auto& c : spec.consumers) {
     if (c.queue == "jobs") {
-      c.handler = consumer.Handler();
+      c.handler = [consumer_slot](platform::MessageBatch& batch, platform::Env& env,
+                                  platform::ExecutionContext& ctx) {
+        return (*consumer_slot)->Handle(batch, env, ctx);
+      };
       c.max_batch_size = options.max_batch_size;
       c.max_batch_timeout = options.max_batch_timeout;
       c.max_retries = options.max_retries;
@@ -70,17 +72,20 @@ EngineWorld::EngineWorld(EngineTestOptions options)
     }
   }
   if (options.crons) spec.crons = *options.crons;
-  spec.scheduled =
-      engine::MakeSchedulerHandler(bindings, engine::EngineConfig(), root.Fork("tick"));
+  spec.scheduled = engine::MakeSchedulerHandler(bindings, options.engine_config, root.Fork("tick"));
   emulator::WorldOptions world_options;
   world_options.registry = &registry_;
   world_options.persist_dir = options.persist_dir;
   auto world = emulator::World::Create(*sim_, spec, world_options);
   EXPECT_TRUE(world.ok()) << world.status().ToString();
   world_ = std::move(*world);
-  auto engine = engine::Engine::Create(env(), bindings, root.Fork("producer"));
+  auto engine =
+      engine::Engine::Create(env(), bindings, root.Fork("producer"), options.engine_config);
   EXPECT_TRUE(engine.ok()) << engine.status().ToString();
   engine_ = std::make_unique<engine::Engine>(std::move(*engine));
+  *consumer_slot = engine_->CreateConsumer(
+      [holder = processor_](JobContext& ctx) { return RecordAndRun(holder, ctx); },
+      options.consumer);
   // Under a fault profile the set-up itself may meet a fault: try again, as a deploy would.
   for (int attempt = 0; options.migrate && attempt < 20; ++attempt) {
     auto migrated = sim_->Run(engine_->Migrate());

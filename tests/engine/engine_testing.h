@@ -48,6 +48,8 @@ struct EngineTestOptions {
   bool migrate = true;
   std::optional<std::filesystem::path> persist_dir;
   std::optional<std::vector<std::string>> crons;  // Replaces the fixture's "* * * * *".
+  engine::EngineConfig engine_config;
+  std::string kv_binding;  // The engine's optional KV cache ("CACHE" in the fixture).
 };
 
 // What every processor run saw, for assertions.

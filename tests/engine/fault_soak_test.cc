@@ -98,6 +98,29 @@ TEST_P(EngineFaultSoak, EveryInvariantHoldsUnderPlatformFaultsAndEveryJobEnds) {
   EXPECT_GT(w.sim().faults().total_fired(), 0) << "seed " << seed;
 }
 
+// The soak workload under the fidelity faults, as a trace hash.
+std::string SoakTraceHash(std::uint64_t seed) {
+  EngineTestOptions options;
+  options.seed = seed;
+  options.profile = emulator::Profile::kFidelity;
+  options.faults = FaultsFor(emulator::Profile::kFidelity, Minutes(10));
+  options.queue_config.dispatch_timeout_ms = 60'000;
+  options.consumer.concurrency = 5;
+  options.max_retries = 10;
+  EngineWorld w(options);
+  w.SetProcessor(SoakProcessor);
+  AddWorkload(w);
+  w.RunFor(Minutes(20));
+  EXPECT_GT(w.sim().faults().total_fired(), 0);
+  return w.sim().trace().HashHex();
+}
+
+TEST(EngineDeterminism, SameSeedGivesTheSameTraceHashUnderFaults) {
+  const std::string first = SoakTraceHash(3);
+  EXPECT_EQ(SoakTraceHash(3), first);
+  EXPECT_NE(SoakTraceHash(4), first);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fidelity, EngineFaultSoak,
                          ::testing::Combine(::testing::Values(emulator::Profile::kFidelity),
                                             ::testing::Range<std::uint64_t>(1, 21)));
