@@ -65,10 +65,30 @@ void InvariantChecker::Observe(const core::TraceRecord& record) {
       Violation("INV-15",
                 KeyOf(record) + " envelope of " + std::to_string(Int(record, "bytes")) + " bytes");
     }
+  } else if (ev == "engine.dispatch-pass") {
+    OnDispatchPass(record);
   } else if (ev == "engine.paused") {
     paused_.insert(Str(record, "queue"));
   } else if (ev == "engine.resumed") {
     paused_.erase(Str(record, "queue"));
+  }
+}
+
+// INV-14: a pass never exceeds its window and leaves no ready row that ranks before one it sent.
+void InvariantChecker::OnDispatchPass(const core::TraceRecord& record) {
+  const std::string queue = Str(record, "queue");
+  const std::int64_t outstanding = Int(record, "outstanding");
+  const std::int64_t window = Int(record, "window");
+  if (outstanding > window) {
+    Violation("INV-14", queue + ": " + std::to_string(outstanding) +
+                            " dispatcher envelopes outstanding, window " + std::to_string(window) +
+                            " at t=" + std::to_string(record.t.unix_ms()));
+  }
+  const std::string last = Str(record, "last");
+  const std::string next = Str(record, "next");
+  if (!last.empty() && !next.empty() && next < last) {
+    Violation("INV-14", queue + ": the pass at t=" + std::to_string(record.t.unix_ms()) +
+                            " sent rank " + last + " and left rank " + next);
   }
 }
 
@@ -366,23 +386,15 @@ Task<std::vector<InvariantResult>> InvariantChecker::Check(EngineContext& contex
                                                            CheckOptions options) {
   std::map<std::string, CheckState> checks;
   const std::pair<const char*, const char*> names[] = {
-      {"INV-01", "no job lost"},
-      {"INV-02", "one terminal transition per epoch"},
-      {"INV-03", "attempts bounded"},
-      {"INV-04", "executions <= claims"},
-      {"INV-05", "one live lease"},
-      {"INV-06", "no stale writer"},
-      {"INV-07", "rate never exceeded"},
-      {"INV-08", "paused queue dispatches nothing"},
-      {"INV-09", "parent after children"},
-      {"INV-10", "schedulers"},
-      {"INV-11", "counts equal rows"},
-      {"INV-12", "dedupe"},
-      {"INV-13", "no early start"},
-      {"INV-15", "envelope discipline"},
-      {"INV-16", "retention"},
-      {"INV-17", "DLQ accounting"},
-      {"INV-18", "gen monotonic"}};
+      {"INV-01", "no job lost"},           {"INV-02", "one terminal transition per epoch"},
+      {"INV-03", "attempts bounded"},      {"INV-04", "executions <= claims"},
+      {"INV-05", "one live lease"},        {"INV-06", "no stale writer"},
+      {"INV-07", "rate never exceeded"},   {"INV-08", "paused queue dispatches nothing"},
+      {"INV-09", "parent after children"}, {"INV-10", "schedulers"},
+      {"INV-11", "counts equal rows"},     {"INV-12", "dedupe"},
+      {"INV-13", "no early start"},        {"INV-14", "dispatch order and window"},
+      {"INV-15", "envelope discipline"},   {"INV-16", "retention"},
+      {"INV-17", "DLQ accounting"},        {"INV-18", "gen monotonic"}};
   for (const auto& [id, name] : names) checks[id] = CheckState{id, name, {}};
   for (const auto& [id, details] : online_) {
     for (const auto& detail : details) checks[id].finding.Add(detail);

@@ -7,9 +7,10 @@
 // most once per token), INV-05 (one live lease per job), INV-06 (an applied finish carries the
 // token of the job's latest claim), INV-07 (claims per rate bucket within C + r·Δ; fixed window
 // within 2·max per sliding window), INV-08 (no grant while paused), INV-18 (generations of a
-// job's envelopes and claims never decrease). At the end: INV-01 (at quiescence, no job is left
-// unexplained), INV-02, INV-03, INV-09, INV-10, INV-11, INV-12, INV-13, INV-15, INV-16, INV-17.
-// INV-14 (dispatcher order) is checked by its own tests, INV-19 (determinism) by running twice.
+// job's envelopes and claims never decrease), INV-14 (each dispatch pass stays within its window
+// and leaves no ready row ranking before one it sent, in the pass's own D1 snapshot). At the end:
+// INV-01 (at quiescence, no job is left unexplained), INV-02, INV-03, INV-09, INV-10, INV-11,
+// INV-12, INV-13, INV-15, INV-16, INV-17. INV-19 (determinism) is checked by running twice.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +65,7 @@ class InvariantChecker {
   void OnFinished(const core::TraceRecord& record);
   void OnAdmit(const core::TraceRecord& record);
   void OnGen(const core::TraceRecord& record);
+  void OnDispatchPass(const core::TraceRecord& record);
 
   struct JobTrace {
     std::int64_t last_claim = 0;          // Token of the latest claim.

@@ -147,6 +147,53 @@ TEST(EngineOrdering, LifoJobsStartNewestFirst) {
   for (int k = 0; k < 4; ++k) EXPECT_EQ(w.runs()[k].id, ids[3 - k]) << "position " << k;
 }
 
+// INV-14: every dispatch pass of a busy dispatcher queue is traced with its window and ranks,
+// and the checker holds it to them.
+TEST(EngineOrdering, EveryDispatchPassKeepsItsWindowAndSendsTheBestRankedRows) {
+  EngineTestOptions options;
+  options.queue_config.dispatch_window = 3;
+  options.consumer.concurrency = 2;
+  EngineWorld w(options);
+  w.sim().trace().KeepLines(true);
+  w.SetProcessor(CompleteAfter(Seconds(1)));
+  for (int i = 0; i < 40; ++i) {
+    JobOptions o;
+    o.priority = 1 + (i * 7) % 5;
+    (void)w.Add("p", Json{{"i", i}}, o);
+  }
+  w.RunUntilIdle();
+  const auto passes = TraceLines(w.sim(), "engine.dispatch-pass");
+  ASSERT_GE(passes.size(), 10u);
+  int sent = 0;
+  for (const auto& line : passes) {
+    const Json pass = Json::parse(line);
+    EXPECT_LE(pass["outstanding"].get<int>(), 3) << line;
+    sent += pass["sent"].get<int>();
+  }
+  EXPECT_GE(sent, 40);
+  w.ExpectInvariants(/*quiescent=*/true);
+}
+
+TEST(EngineOrdering, TheCheckerReportsAPassThatLeavesABetterRankedRowOrOverrunsItsWindow) {
+  EngineWorld w;
+  w.sim().trace().Emit("coordinator", core::TraceEvent("engine.dispatch-pass")
+                                          .Str("queue", "jobs")
+                                          .Int("sent", 2)
+                                          .Int("outstanding", 5)
+                                          .Int("window", 4)
+                                          .Str("last", "2.0.10")
+                                          .Str("next", "1.0.11"));
+  bool reported = false;
+  for (const auto& result : w.CheckInvariants()) {
+    if (result.id != "INV-14") continue;
+    reported = !result.ok;
+    EXPECT_NE(result.detail.find("window 4"), std::string::npos) << result.detail;
+    EXPECT_NE(result.detail.find("left rank 1.0.11"), std::string::npos) << result.detail;
+  }
+  EXPECT_TRUE(reported);
+  w.SkipInvariantsAtExit();
+}
+
 // The D1 batches of one job's path, by label: add, claim, finish (the coordinator's periodic
 // retention sweep is per queue, not per job).
 std::map<std::string, int> JobBatches(EngineWorld& w) {

@@ -140,6 +140,21 @@ Task<Status> Coordinator::ProcessExpiredLeases(std::int64_t now) {
   co_return Status::Ok();
 }
 
+namespace {
+
+// A dispatch rank (priority, order_key, seq) as text that sorts like the tuple: each number
+// offset to be non-negative and zero-padded (order_key is negative for LIFO rows).
+std::string RankText(std::int64_t priority, std::int64_t order_key, std::int64_t seq) {
+  const auto part = [](std::int64_t value) {
+    const auto biased = static_cast<std::uint64_t>(value) ^ (std::uint64_t{1} << 63);
+    std::string digits = std::to_string(biased);
+    return std::string(20 - digits.size(), '0') + digits;
+  };
+  return part(priority) + "." + part(order_key) + "." + part(seq);
+}
+
+}  // namespace
+
 Task<Status> Coordinator::DispatchPass(std::int64_t now) {
   kick_at_.reset();
   CFEMU_CO_RETURN_IF_ERROR(SaveFlag("kick_at", ""));
@@ -175,6 +190,15 @@ Task<Status> Coordinator::DispatchPass(std::int64_t now) {
         "state IN ('waiting','prioritized') AND available_at <= ? ORDER BY priority, order_key, "
         "seq LIMIT ?) RETURNING id, gen, available_at, group_key, priority, order_key, seq",
         now, now, config_.dispatch_timeout_ms, queue_, now, room);
+  }
+  // INV-14: the best ready row the pass left behind, in the same snapshot (for the trace).
+  std::optional<std::size_t> left;
+  if (pass && env().tracing()) {
+    left = batch.Add(
+        "SELECT priority, order_key, seq FROM cfq_jobs WHERE queue = ? AND dispatch_at IS NULL "
+        "AND state IN ('waiting','prioritized') AND available_at <= ? ORDER BY priority, "
+        "order_key, seq LIMIT 1",
+        queue_, now);
   }
   // The earliest delayed row the dispatcher owns (priority, LIFO, strict order); plain delayed
   // rows beyond the horizon are the cron's (R-PROMOTE), so an idle queue sets no far alarm.
@@ -222,6 +246,22 @@ Task<Status> Coordinator::DispatchPass(std::int64_t now) {
   }
   had_waiting_ = ready > 0;
   CFEMU_CO_RETURN_IF_ERROR(SaveFlag("had_waiting", had_waiting_ ? "1" : "0"));
+  if (pass && env().tracing()) {
+    core::TraceEvent traced("engine.dispatch-pass");
+    traced.Str("queue", queue_)
+        .Int("sent", static_cast<std::int64_t>(rows.size()))
+        .Int("outstanding", static_cast<std::int64_t>(inflight_.size() + rows.size()))
+        .Int("window", static_cast<std::int64_t>(config_.dispatch_window));
+    if (!rows.empty()) {
+      traced.Str("last", RankText(rows.back().priority, rows.back().order_key, rows.back().seq));
+    }
+    const auto& rest = results->at(*left).results;
+    if (!rest.empty()) {
+      const auto& v = rest[0].values;
+      traced.Str("next", RankText(sql::Int(v[0]), sql::Int(v[1]), sql::Int(v[2])));
+    }
+    env().Trace(traced);
+  }
   std::vector<OutgoingEnvelope> out;
   for (auto& row : rows) {
     inflight_[row.envelope.id] = now;
