@@ -65,6 +65,8 @@ void InvariantChecker::Observe(const core::TraceRecord& record) {
       Violation("INV-15",
                 KeyOf(record) + " envelope of " + std::to_string(Int(record, "bytes")) + " bytes");
     }
+  } else if (ev == "engine.refunded") {  // The grant gave its tokens back (never claimed).
+    jobs_[KeyOf(record)].granted_at.erase(Int(record, "token"));
   } else if (ev == "engine.dispatch-pass") {
     OnDispatchPass(record);
   } else if (ev == "engine.paused") {
@@ -111,12 +113,15 @@ void InvariantChecker::OnClaim(const core::TraceRecord& record) {
                             " after token " + std::to_string(job.last_claim));
   }
   job.last_claim = token;
-  // INV-07 is measured on claims: each one took a token of its buckets (a grant whose claim did
-  // not happen gave its token back).
+  // INV-07 counts the grants that became claims (a grant whose claim did not happen gave its
+  // token back), at the coordinator's grant time: claims land after a D1 round trip of varying
+  // length, so their own times would bunch grants that the bucket spaced out.
+  const auto granted = job.granted_at.find(token);
+  const std::int64_t at = granted == job.granted_at.end() ? record.t.unix_ms() : granted->second;
   const std::string queue = Str(record, "queue");
-  claims_by_bucket_[queue].push_back(record.t.unix_ms());
+  claims_by_bucket_[queue].push_back(at);
   const std::string group = Str(record, "group");
-  if (!group.empty()) claims_by_bucket_[queue + "|" + group].push_back(record.t.unix_ms());
+  if (!group.empty()) claims_by_bucket_[queue + "|" + group].push_back(at);
 }
 
 void InvariantChecker::OnRun(const core::TraceRecord& record) {
@@ -146,6 +151,9 @@ void InvariantChecker::OnFinished(const core::TraceRecord& record) {
 
 void InvariantChecker::OnAdmit(const core::TraceRecord& record) {
   if (Str(record, "outcome") != "granted") return;
+  // The first grant of a token took it from the buckets (a re-grant after an expired lease
+  // takes none).
+  jobs_[KeyOf(record)].granted_at.emplace(Int(record, "token"), record.t.unix_ms());
   const std::string queue = Str(record, "queue");
   if (paused_.count(queue) > 0) {
     Violation("INV-08", "queue " + queue + " granted " + Str(record, "job") +
@@ -399,7 +407,8 @@ Task<std::vector<InvariantResult>> InvariantChecker::Check(EngineContext& contex
   for (const auto& [id, details] : online_) {
     for (const auto& detail : details) checks[id].finding.Add(detail);
   }
-  for (const auto& [bucket, times] : claims_by_bucket_) {
+  for (auto [bucket, times] : claims_by_bucket_) {
+    std::sort(times.begin(), times.end());
     const std::string queue = bucket.substr(0, bucket.find('|'));
     const auto config = configs_.find(queue);
     if (config == configs_.end()) continue;

@@ -72,6 +72,7 @@ class InvariantChecker {
     std::map<std::int64_t, int> runs;     // Token -> processor starts.
     std::map<std::int64_t, int> applied;  // Token -> applied finishes.
     std::int64_t max_gen = 0;
+    std::map<std::int64_t, std::int64_t> granted_at;  // Token -> first grant time (ms).
   };
   std::map<std::string, QueueConfig> configs_;
   std::map<std::string, JobTrace> jobs_;                               // "queue:id"

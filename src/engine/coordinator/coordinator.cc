@@ -391,7 +391,19 @@ Task<Result<AdmitReply>> Coordinator::Admit(AdmitRequest request) {
     if (a.outcome == AdmitOutcome::kGranted) {
       earliest = std::min(earliest.value_or(a.expires_at), a.expires_at);
     }
-    if (env().tracing()) {
+  }
+  CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
+  std::sort(dirty.begin(), dirty.end());
+  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
+  for (const auto& key : dirty) (void)SaveBucket(key, buckets_[key]);
+  if (earliest) CFEMU_CO_RETURN_IF_ERROR(co_await ArmAlarm(*earliest + config_.stalled_grace_ms));
+  // The grants exist once the leases and buckets are durable: a commit that fails resets the
+  // object and rolls them back, so they are traced (and INV-07 counts them) only after it.
+  CFEMU_CO_RETURN_IF_ERROR(co_await storage().Sync());
+  if (env().tracing()) {
+    for (std::size_t i = 0; i < request.items.size(); ++i) {
+      const AdmitItem& item = request.items[i];
+      const AdmitAnswer& a = reply.answers[i];
       env().Trace(core::TraceEvent("engine.admit")
                       .Str("queue", queue_)
                       .Str("job", item.id)
@@ -401,11 +413,6 @@ Task<Result<AdmitReply>> Coordinator::Admit(AdmitRequest request) {
                       .Int("retry_at", a.retry_at));
     }
   }
-  CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
-  std::sort(dirty.begin(), dirty.end());
-  dirty.erase(std::unique(dirty.begin(), dirty.end()), dirty.end());
-  for (const auto& key : dirty) (void)SaveBucket(key, buckets_[key]);
-  if (earliest) CFEMU_CO_RETURN_IF_ERROR(co_await ArmAlarm(*earliest + config_.stalled_grace_ms));
   // Window space came free while rows wait for the dispatcher: pass again now.
   if (pass_pending_ && inflight_.size() < inflight_before) {
     CFEMU_CO_RETURN_IF_ERROR(co_await KickAt(now));
@@ -453,7 +460,15 @@ Task<Result<bool>> Coordinator::Release(std::string queue, std::string owner,
     }
     const std::optional<std::string> group = it->second.group;
     CFEMU_CO_RETURN_IF_ERROR(DeleteLease(item.id));
-    if (item.refund) RefundTokens(group);
+    if (item.refund) {
+      RefundTokens(group);
+      if (env().tracing()) {
+        env().Trace(core::TraceEvent("engine.refunded")
+                        .Str("queue", queue_)
+                        .Str("job", item.id)
+                        .Int("token", item.token));
+      }
+    }
   }
   CFEMU_CO_RETURN_IF_ERROR(FlushLeases());
   const std::int64_t now = NowMs();
