@@ -22,7 +22,7 @@ test: build
 demo: deps
 	cmake --preset release
 	cmake --build --preset release -j $(JOBS) --target cfemu
-	./build/release/cfemu demo
+	./build/release/cfemu run scenarios/demo.json
 
 bench: deps
 	cmake --preset release

@@ -1,11 +1,12 @@
-// `cfemu demo`: the job engine end to end, built in code and run on the simulation runtime: a
-// rate-limited burst, jobs that fail and retry with backoff, a job whose worker is killed
-// mid-run (a stall) and recovers, a flow, a job scheduler and a pause/resume, all on the
-// fixture wiring (queue + DLQ + D1 + coordinator + minute cron). It prints job counts, timings,
-// the faults that fired, every invariant of engine-spec.md §8 and the trace hash.
+// `cfemu demo`: runs the demo scenario (scenarios/demo.json, compiled into the binary) through
+// the scenario harness: the job engine end to end under production's faults — a rate-limited
+// burst, retries with backoff, a worker killed at the 15-minute limit, a flow, a job scheduler,
+// a pause and a resume — and prints its report (job counts, timings, messages, faults fired,
+// every invariant of engine-spec.md §8, the checks and the trace hash).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "emulator/sim/fault.h"
@@ -14,7 +15,7 @@ namespace cfemu::emulator {
 
 struct DemoOptions {
   std::uint64_t seed = 1;
-  Profile profile = Profile::kFidelity;
+  std::optional<Profile> profile;  // Unset: the scenario's (fidelity).
   bool json = false;
   std::string trace_file;  // Empty: no trace file.
 };

@@ -8,6 +8,7 @@
 
 #include "emulator/cli/demo.h"
 #include "emulator/cli/migrate.h"
+#include "emulator/cli/run.h"
 #include "src/core/build_info.h"
 #include "src/core/log.h"
 
@@ -30,25 +31,42 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   DemoOptions demo;
-  std::string profile = "fidelity";
+  std::string profile;
   CLI::App* demo_cmd = app.add_subcommand(
       "demo",
-      "Run the job engine demo (a rate-limited burst, retries, a stalled worker, a flow, a job "
-      "scheduler, pause/resume) on virtual time and print its report");
+      "Run the demo scenario (scenarios/demo.json, compiled in: a rate-limited burst, retries, "
+      "a stalled worker, a flow, a job scheduler, pause/resume) and print its report");
   demo_cmd->add_option("--seed", demo.seed, "Seed of the run")->capture_default_str();
-  demo_cmd->add_option("--profile", profile, "Fault profile: strict, fidelity or robustness")
-      ->check(CLI::IsMember({"strict", "fidelity", "robustness"}))
-      ->capture_default_str();
+  demo_cmd
+      ->add_option("--profile", profile,
+                   "Fault profile: strict, fidelity or robustness (default: the scenario's, "
+                   "fidelity)")
+      ->check(CLI::IsMember({"strict", "fidelity", "robustness"}));
   demo_cmd->add_flag("--json", demo.json, "Print one JSON object on stdout");
   demo_cmd->add_option("--trace", demo.trace_file, "Write the trace (JSONL) to this file");
   demo_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
+  cfemu::emulator::RunCommandOptions run;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run",
+      "Run a scenario (scenarios/*.json) at one seed on virtual time: faults, invariants, "
+      "expectations, report; exit 0 held, 1 violated (prints the replay command), 2 bad input");
+  run_cmd->add_option("scenario", run.scenario, "Scenario file (JSON)")->required();
+  run_cmd->add_option("--seed", run.seed, "Seed of the run")->capture_default_str();
+  run_cmd->add_option("--faults", run.faults,
+                      "Fault plan file (JSON) replacing the scenario's own plan");
+  run_cmd->add_option("--trace", run.trace, "Write the trace (JSONL) to this file");
+  run_cmd->add_flag("--json", run.json, "Print one JSON object on stdout");
+  run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
   cfemu::emulator::MigrateOptions migrate;
   CLI::App* migrate_cmd = app.add_subcommand(
       "migrate", "Apply the job engine's schema migrations to a persisted D1 database");
-  migrate_cmd->add_option("--persist", migrate.persist_dir,
-                          "Persistence directory (the database is DIR/d1/<database_id>.sqlite)")
+  migrate_cmd
+      ->add_option("--persist", migrate.persist_dir,
+                   "Persistence directory (the database is DIR/d1/<database_id>.sqlite)")
       ->required();
   migrate_cmd->add_option("--database", migrate.database,
                           "database_name or binding (default: the only D1 database)");
@@ -66,9 +84,10 @@ int main(int argc, char** argv) {
   cfemu::core::SetLogLevel(*cfemu::core::ParseLogLevel(log_level));
 
   if (demo_cmd->parsed()) {
-    demo.profile = *cfemu::emulator::ProfileFromName(profile);
+    if (!profile.empty()) demo.profile = *cfemu::emulator::ProfileFromName(profile);
     return cfemu::emulator::RunDemo(demo);
   }
   if (migrate_cmd->parsed()) return cfemu::emulator::RunMigrate(migrate);
+  if (run_cmd->parsed()) return cfemu::emulator::RunScenarioCommand(run);
   return 2;
 }

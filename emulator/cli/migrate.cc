@@ -39,8 +39,10 @@ core::Result<platform::D1BindingSpec> ChooseDatabase(const platform::EnvSpec& sp
   for (const auto& d : spec.d1_databases) {
     if (d.binding == name) return d;
   }
-  return core::Status::InvalidArgument("no D1 database named '" + name + "'; the configuration "
-                                       "declares: " + known);
+  return core::Status::InvalidArgument("no D1 database named '" + name +
+                                       "'; the configuration "
+                                       "declares: " +
+                                       known);
 }
 
 }  // namespace
@@ -97,8 +99,8 @@ int RunMigrate(const MigrateOptions& options) {
   }
   const std::string file = d1.file->string();
   if (report->applied.empty()) {
-    std::printf("%s (%s): schema is up to date (version %d); nothing to apply\n",
-                d1.name.c_str(), file.c_str(), report->version);
+    std::printf("%s (%s): schema is up to date (version %d); nothing to apply\n", d1.name.c_str(),
+                file.c_str(), report->version);
     return 0;
   }
   for (int version : report->applied) {

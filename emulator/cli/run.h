@@ -1,0 +1,22 @@
+// `cfemu run SCENARIO.json [--seed N] [--faults PLAN.json] [--trace FILE.jsonl] [--json]`: runs
+// one scenario at one seed on virtual time and prints its report (DESIGN.md, "The command
+// line"). Exit codes: 0 every required invariant and expectation held, 1 one did not (the
+// report prints the replay command), 2 bad input.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cfemu::emulator {
+
+struct RunCommandOptions {
+  std::string scenario;
+  std::uint64_t seed = 1;
+  std::string faults;  // A fault plan file; empty: the scenario's own plan.
+  std::string trace;   // JSONL trace file; empty: none.
+  bool json = false;
+};
+
+int RunScenarioCommand(const RunCommandOptions& options);
+
+}  // namespace cfemu::emulator

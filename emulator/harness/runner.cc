@@ -1,0 +1,564 @@
+#include "emulator/harness/runner.h"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "emulator/config/wrangler_config.h"
+#include "emulator/sim/simulator.h"
+#include "emulator/world.h"
+#include "src/core/build_info.h"
+#include "src/engine/engine.h"
+#include "src/engine/invariants.h"
+#include "src/engine/sql.h"
+
+namespace cfemu::emulator {
+
+namespace {
+
+using core::Result;
+using core::Status;
+using core::Task;
+using engine::JobContext;
+using Json = nlohmann::json;
+
+// Side effects recorded by processors: job id -> effects.
+using Ledger = std::map<std::string, std::int64_t>;
+
+bool Hit(const AttemptRule& rule, int attempt, core::Random& random) {
+  if (!rule.Set()) return false;
+  for (int a : rule.attempts) {
+    if (a == attempt) return true;
+  }
+  return rule.probability > 0 && random.Chance(rule.probability);
+}
+
+Task<Result<Json>> Process(const Scenario* scenario, std::shared_ptr<Ledger> ledger,
+                           JobContext& ctx) {
+  const ProcessorBehaviour& b = scenario->BehaviourFor(ctx.job().name);
+  const int attempt = ctx.attempt();
+  core::Random random = ctx.random().Fork(ctx.job().id + "#" + std::to_string(attempt));
+  if (Hit(b.stall, attempt, random)) {  // The worker hangs: killed at the invocation's limit.
+    CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(core::Milliseconds(b.hang_ms)));
+    co_return Status::Unknown("the processor hung for " + std::to_string(b.hang_ms) + " ms");
+  }
+  const std::int64_t run_ms = b.max_ms > b.min_ms ? random.Range(b.min_ms, b.max_ms) : b.min_ms;
+  CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(core::Milliseconds(run_ms)));
+  if (Hit(b.unrecoverable, attempt, random)) co_return Status::Unrecoverable(b.fail_message);
+  if (Hit(b.fail, attempt, random)) co_return Status::Unknown(b.fail_message);
+  if (b.side_effect) {
+    ++(*ledger)[ctx.job().queue_name + "/" + ctx.job().id];
+    if (Hit(b.crash_after_side_effect, attempt, random)) {  // Crash after the effect.
+      CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(core::Milliseconds(b.hang_ms)));
+      co_return Status::Unknown("the worker crashed after its side effect");
+    }
+  }
+  if (b.sum_children) {
+    auto children = co_await ctx.GetChildrenValues();
+    if (!children.ok()) co_return children.status();
+    std::int64_t total = 0;
+    for (const auto& [key, value] : *children) {
+      if (value.is_number_integer()) total += value.get<std::int64_t>();
+    }
+    co_return Json{{"total", total}};
+  }
+  co_return b.result;
+}
+
+struct Run {
+  Run(const Scenario& scenario, Simulator& sim) : scenario(scenario), sim(sim) {}
+  const Scenario& scenario;
+  Simulator& sim;
+  platform::DurableObjectRegistry registry;
+  std::shared_ptr<Ledger> ledger = std::make_shared<Ledger>();
+  std::unique_ptr<World> world;
+  std::unique_ptr<engine::Engine> engine;
+  std::map<std::string, engine::Queue> queues;
+  engine::InvariantChecker checker;
+  std::vector<std::string> errors;  // Producer calls that failed for good.
+};
+
+// A producer call may meet a platform fault: it is tried again, as a real producer would.
+template <class T>
+Result<T> Retried(Run& run, const std::string& what, const std::function<Task<Result<T>>()>& call) {
+  Result<T> result;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    result = run.sim.Run(call());
+    if (result.ok()) return result;
+    if (result.status().code() == core::Code::kInvalidArgument) break;  // Not transient.
+  }
+  run.errors.push_back(what + ": " + result.status().ToString());
+  return result;
+}
+
+Status RetriedStatus(Run& run, const std::string& what, const std::function<Task<Status>()>& call) {
+  Status status;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    status = run.sim.Run(call());
+    if (status.ok()) return status;
+  }
+  run.errors.push_back(what + ": " + status.ToString());
+  return status;
+}
+
+Status Build(Run& run) {
+  const Scenario& s = run.scenario;
+  engine::EngineBindings bindings;
+  engine::RegisterCoordinator(run.registry, bindings);
+  Result<WranglerConfig> config =
+      s.wrangler ? LoadWranglerConfigFile(s.origin.parent_path() / *s.wrangler, &run.registry)
+                 : LoadWranglerConfig(DefaultWranglerConfig(), "wrangler.jsonc", &run.registry);
+  if (!config.ok()) return config.status();
+  platform::EnvSpec spec = config->spec;
+  core::Random root = run.sim.random().Fork("scenario");
+  engine::ConsumerOptions consumer_options;
+  consumer_options.concurrency = s.consumer.concurrency;
+  consumer_options.prefetch = s.consumer.prefetch;
+  const Scenario* scenario = &s;
+  std::shared_ptr<Ledger> ledger = run.ledger;
+  engine::Consumer consumer(
+      bindings, engine::EngineConfig(),
+      [scenario, ledger](JobContext& ctx) { return Process(scenario, ledger, ctx); },
+      consumer_options, root.Fork("consumer"));
+  engine::DeadLetterConsumer dead_letters(bindings, engine::EngineConfig(),
+                                          engine::DeadLetterOptions(), root.Fork("dlq"));
+  std::set<std::string> dead_letter_queues;
+  for (const auto& c : spec.consumers) {
+    if (!c.dead_letter_queue.empty()) dead_letter_queues.insert(c.dead_letter_queue);
+  }
+  for (auto& c : spec.consumers) {
+    if (dead_letter_queues.contains(c.queue)) {
+      c.handler = dead_letters.Handler();
+      continue;
+    }
+    c.handler = consumer.Handler();
+    c.max_batch_size = s.consumer.max_batch_size;
+    c.max_batch_timeout = core::Milliseconds(s.consumer.max_batch_timeout_ms);
+    c.max_retries = s.consumer.max_retries;
+    c.max_concurrency = s.consumer.max_concurrency;
+  }
+  spec.scheduled =
+      engine::MakeSchedulerHandler(bindings, engine::EngineConfig(), root.Fork("tick"));
+  WorldOptions world_options;
+  world_options.registry = &run.registry;
+  auto world = World::Create(run.sim, spec, world_options);
+  if (!world.ok()) return world.status();
+  run.world = std::move(*world);
+  auto engine =
+      engine::Engine::Create(run.world->EnvFor("producer"), bindings, root.Fork("producer"));
+  if (!engine.ok()) return engine.status();
+  run.engine = std::make_unique<engine::Engine>(std::move(*engine));
+  return Status::Ok();
+}
+
+// One action of the workload at its virtual time.
+struct Action {
+  std::int64_t at_ms = 0;
+  std::size_t order = 0;  // Ties keep the file's order.
+  std::function<void()> run;
+};
+
+void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vector<Action>& out) {
+  engine::Queue* queue = &run.queues.at(step.queue);
+  const std::string where = "workload[" + std::to_string(index) + "]";
+  // Each job gets a deterministic jobId unless the step sets one, so that a producer retry
+  // after a lost reply finds the job instead of adding it twice (engine-spec §9 row 12).
+  auto options_for = [index, step](int n) {
+    engine::JobOptions options = step.options;
+    if (!options.job_id) options.job_id = "w" + std::to_string(index) + "-" + std::to_string(n);
+    return options;
+  };
+  auto add_one = [&run, queue, step, where, options_for](int n) {
+    Json data = step.data;
+    if (data.is_object()) data["n"] = n;
+    const engine::JobOptions options = options_for(n);
+    (void)Retried<engine::Job>(run, where, [&] { return queue->Add(step.name, data, options); });
+  };
+  switch (step.kind) {
+    case ScenarioStep::Kind::kAdd:
+      if (step.every_ms == 0 && step.count > 1) {
+        out.push_back({step.at_ms, index, [&run, queue, step, where, options_for] {
+                         std::vector<engine::BulkJob> jobs;
+                         for (int n = 0; n < step.count; ++n) {
+                           Json data = step.data;
+                           if (data.is_object()) data["n"] = n;
+                           jobs.emplace_back(step.name, std::move(data), options_for(n));
+                         }
+                         (void)Retried<std::vector<engine::Job>>(
+                             run, where, [&] { return queue->AddBulk(jobs); });
+                       }});
+      } else {
+        for (int n = 0; n < step.count; ++n) {
+          out.push_back({step.at_ms + n * step.every_ms, index, [add_one, n] { add_one(n); }});
+        }
+      }
+      return;
+    case ScenarioStep::Kind::kRate: {
+      const auto total = static_cast<std::int64_t>(step.per_second * step.for_ms / 1000.0);
+      for (std::int64_t n = 0; n < total; ++n) {
+        const auto offset = static_cast<std::int64_t>(n * 1000.0 / step.per_second);
+        out.push_back({step.at_ms + offset, index, [add_one, n] { add_one(static_cast<int>(n)); }});
+      }
+      return;
+    }
+    case ScenarioStep::Kind::kFlow:
+      out.push_back({step.at_ms, index, [&run, step, where] {
+                       auto producer = run.engine->GetFlowProducer();
+                       (void)Retried<engine::JobNode>(run, where,
+                                                      [&] { return producer.Add(step.flow); });
+                     }});
+      return;
+    case ScenarioStep::Kind::kScheduler:
+      out.push_back({step.at_ms, index, [&run, queue, step, where] {
+                       (void)Retried<std::optional<engine::Job>>(run, where, [&] {
+                         return queue->UpsertJobScheduler(step.scheduler_id, step.repeat,
+                                                          step.job_template);
+                       });
+                     }});
+      return;
+    case ScenarioStep::Kind::kPause:
+    case ScenarioStep::Kind::kResume:
+      out.push_back({step.at_ms, index, [&run, queue, step, where] {
+                       const bool pause = step.kind == ScenarioStep::Kind::kPause;
+                       (void)RetriedStatus(
+                           run, where, [&] { return pause ? queue->Pause() : queue->Resume(); });
+                     }});
+      return;
+    case ScenarioStep::Kind::kRetryFailed:
+      out.push_back({step.at_ms, index, [&run, queue, where] {
+                       (void)Retried<std::int64_t>(run, where, [&] { return queue->RetryJobs(); });
+                     }});
+      return;
+    case ScenarioStep::Kind::kPromote:
+      out.push_back({step.at_ms, index, [&run, queue, where] {
+                       (void)Retried<std::int64_t>(run, where,
+                                                   [&] { return queue->PromoteJobs(); });
+                     }});
+      return;
+  }
+}
+
+Status Drive(Run& run, core::Instant start) {
+  const Scenario& s = run.scenario;
+  auto migrated =
+      Retried<engine::MigrationReport>(run, "migrate", [&] { return run.engine->Migrate(); });
+  if (!migrated.ok()) return migrated.status();
+  for (const auto& [name, config] : s.queues) {
+    auto queue = Retried<engine::Queue>(run, "open queue " + name,
+                                        [&] { return run.engine->OpenQueue(name, config); });
+    if (!queue.ok()) return queue.status();
+    run.queues.emplace(name, std::move(*queue));
+  }
+  std::vector<Action> actions;
+  for (std::size_t i = 0; i < s.workload.size(); ++i) AddActions(run, s.workload[i], i, actions);
+  std::stable_sort(actions.begin(), actions.end(), [](const Action& a, const Action& b) {
+    return std::tie(a.at_ms, a.order) < std::tie(b.at_ms, b.order);
+  });
+  for (const Action& action : actions) {
+    const core::Instant at = start + core::Milliseconds(action.at_ms);
+    if (at > run.sim.now()) CFEMU_RETURN_IF_ERROR(run.sim.RunUntil(at));
+    action.run();
+  }
+  const core::Instant end = start + core::Milliseconds(s.duration_ms);
+  if (end > run.sim.now()) CFEMU_RETURN_IF_ERROR(run.sim.RunUntil(end));
+  // Liveness: the faults have healed; everything must settle.
+  CFEMU_RETURN_IF_ERROR(run.sim.RunFor(core::Milliseconds(s.liveness_ms)));
+  return run.sim.RunUntilIdle(core::Hours(24));
+}
+
+Json JobStats(Run& run) {
+  platform::D1Database& db = **run.world->EnvFor("reporter").D1("DB");
+  auto rows = Retried<platform::D1Result>(run, "report", [&] {
+    return db
+        .Prepare(
+            "SELECT name, state, count(*), sum(attempts_made), sum(stalled_count), "
+            "coalesce(avg(processed_at - created_at), 0), coalesce(avg(finished_at - "
+            "processed_at), 0) FROM cfq_jobs GROUP BY name, state ORDER BY name, state")
+        .All();
+  });
+  Json out = Json::object();
+  if (!rows.ok()) return out;
+  for (const auto& row : rows->results) {
+    const auto& v = row.values;
+    out[engine::sql::Str(v[0])][engine::sql::Str(v[1])] = {{"jobs", engine::sql::Int(v[2])},
+                                                           {"attempts", engine::sql::Int(v[3])},
+                                                           {"stalls", engine::sql::Int(v[4])},
+                                                           {"avg_wait_ms", engine::sql::Int(v[5])},
+                                                           {"avg_run_ms", engine::sql::Int(v[6])}};
+  }
+  return out;
+}
+
+Json StatsJson(const QueueStats& s) {
+  return Json{{"sent", s.sent},
+              {"delivered", s.delivered},
+              {"redelivered", s.redelivered},
+              {"acked", s.acked},
+              {"retried", s.retried},
+              {"dead_lettered", s.dead_lettered},
+              {"deleted", s.deleted},
+              {"expired", s.expired},
+              {"duplicated", s.duplicated},
+              {"invocations", s.invocations},
+              {"invocations_failed", s.invocations_failed},
+              {"invocations_killed", s.invocations_killed}};
+}
+
+struct Check {
+  std::string name;
+  bool ok = true;
+  std::string detail;
+};
+
+std::string Join(const std::vector<std::string>& parts, std::size_t max = 5) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size() && i < max; ++i) {
+    out += (i ? "; " : "") + parts[i];
+  }
+  if (parts.size() > max) out += "; ... (" + std::to_string(parts.size() - max) + " more)";
+  return out;
+}
+
+// Side effects per completed job with a side-effect behaviour, against the expectation.
+Check EffectsCheck(Run& run, Json& summary) {
+  const Scenario& s = run.scenario;
+  std::vector<std::string> problems;
+  std::int64_t jobs = 0, effects = 0, duplicated = 0;
+  platform::D1Database& db = **run.world->EnvFor("reporter").D1("DB");
+  auto rows = Retried<platform::D1Result>(run, "effects", [&] {
+    return db
+        .Prepare(
+            "SELECT queue, id, name, attempts_started FROM cfq_jobs WHERE state = "
+            "'completed' ORDER BY queue, id")
+        .All();
+  });
+  if (rows.ok()) {
+    for (const auto& row : rows->results) {
+      const auto& v = row.values;
+      const std::string name = engine::sql::Str(v[2]);
+      if (!s.BehaviourFor(name).side_effect) continue;
+      const std::string key = engine::sql::Str(v[0]) + "/" + engine::sql::Str(v[1]);
+      const auto it = run.ledger->find(key);
+      const std::int64_t n = it == run.ledger->end() ? 0 : it->second;
+      const std::int64_t started = engine::sql::Int(v[3]);
+      ++jobs;
+      effects += n;
+      if (n > 1) ++duplicated;
+      if (n == 0 || n > started || (s.expect.effects == "once" && n != 1)) {
+        problems.push_back(key + ": " + std::to_string(n) + " effects, " + std::to_string(started) +
+                           " attempts started");
+      }
+    }
+  }
+  summary = Json{{"completed_jobs_with_effects", jobs},
+                 {"effects", effects},
+                 {"jobs_with_repeated_effects", duplicated}};
+  return {"side effects: " + s.expect.effects, problems.empty(),
+          problems.empty() ? std::to_string(effects) + " effects for " + std::to_string(jobs) +
+                                 " jobs, " + std::to_string(duplicated) + " repeated"
+                           : Join(problems)};
+}
+
+std::vector<Check> Checks(Run& run, const Json& counts, Json& effects) {
+  const Scenario& s = run.scenario;
+  std::vector<Check> out;
+  if (s.expect.all_finished) {
+    std::int64_t unfinished = 0;
+    for (const char* state : {"waiting", "prioritized", "delayed", "waiting-children", "active"}) {
+      unfinished += counts.value(state, std::int64_t{0});
+    }
+    out.push_back(
+        {"every job finished", unfinished == 0, std::to_string(unfinished) + " unfinished"});
+  }
+  for (const auto& [state, expected] : s.expect.counts) {
+    const std::int64_t n = counts.value(state, std::int64_t{0});
+    const bool ok = (!expected.min || n >= *expected.min) && (!expected.max || n <= *expected.max);
+    std::string want = expected.min == expected.max
+                           ? std::to_string(*expected.min)
+                           : (expected.min ? ">= " + std::to_string(*expected.min) : "") +
+                                 (expected.min && expected.max ? " and " : "") +
+                                 (expected.max ? "<= " + std::to_string(*expected.max) : "");
+    out.push_back({state + " jobs", ok, std::to_string(n) + " (expected " + want + ")"});
+  }
+  for (const auto& [key, expected] : s.expect.scheduler_iterations) {
+    const auto slash = key.find('/');
+    const std::string queue = slash == std::string::npos ? "jobs" : key.substr(0, slash);
+    const std::string id = slash == std::string::npos ? key : key.substr(slash + 1);
+    std::int64_t iterations = -1;
+    if (const auto q = run.queues.find(queue); q != run.queues.end()) {
+      auto info = Retried<std::optional<engine::SchedulerInfo>>(
+          run, "scheduler " + key, [&] { return q->second.GetJobScheduler(id); });
+      if (info.ok() && *info) iterations = (*info)->iteration_count;
+    }
+    out.push_back({"scheduler " + key + " fired " + std::to_string(expected) + " times",
+                   iterations == expected, std::to_string(iterations) + " iterations"});
+  }
+  out.push_back(EffectsCheck(run, effects));
+  out.push_back({"the producer's calls went through", run.errors.empty(),
+                 run.errors.empty() ? "all calls succeeded" : Join(run.errors)});
+  return out;
+}
+
+std::string ReplayCommand(const Scenario& s, const ScenarioRunOptions& options) {
+  std::string command =
+      "cfemu run " + s.origin.string() + " --seed " + std::to_string(options.seed);
+  if (!options.faults_file.empty()) command += " --faults " + options.faults_file;
+  return command;
+}
+
+}  // namespace
+
+FaultPlan ScenarioFaultPlan(const Scenario& scenario, std::uint64_t seed) {
+  core::Random random(seed);
+  core::Random swarm = random.Fork("swarm");
+  FaultPlan plan =
+      scenario.swarm ? FaultPlan::Swarm(scenario.profile, swarm) : FaultPlan(scenario.profile);
+  for (const auto& [fault, rule] : scenario.fault_rules) plan.Set(fault, rule);
+  for (Fault fault : scenario.disabled_faults) plan.Disable(fault);
+  const FaultWindow active{core::kVirtualEpoch,
+                           core::kVirtualEpoch + core::Milliseconds(scenario.duration_ms)};
+  for (const auto& info : AllFaults()) {
+    auto rule = plan.rule(info.fault);
+    if (!rule || !rule->windows.empty()) continue;
+    rule->windows.push_back(active);
+    plan.Set(info.fault, *rule);
+  }
+  return plan;
+}
+
+Json RunScenario(const Scenario& scenario, const ScenarioRunOptions& options) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  SimulatorOptions sim_options;
+  sim_options.profile = scenario.profile;
+  FaultPlan plan = options.faults ? *options.faults : ScenarioFaultPlan(scenario, options.seed);
+  if (options.faults) {  // A replayed plan heals at duration_s like the scenario's own.
+    for (const auto& info : AllFaults()) {
+      auto rule = plan.rule(info.fault);
+      if (!rule || !rule->windows.empty()) continue;
+      rule->windows.push_back(
+          {core::kVirtualEpoch, core::kVirtualEpoch + core::Milliseconds(scenario.duration_ms)});
+      plan.Set(info.fault, *rule);
+    }
+  }
+  sim_options.faults = plan;
+  Simulator sim(options.seed, sim_options);
+  if (options.trace != nullptr) sim.trace().StreamTo(options.trace);
+  const core::Instant start = sim.now();
+  Json report;
+  {
+    Run run(scenario, sim);
+    for (const auto& [name, config] : scenario.queues) run.checker.SetQueueConfig(name, config);
+    sim.trace().AddObserver([&run](const core::TraceRecord& r) { run.checker.Observe(r); });
+    Status outcome = Build(run);
+    if (outcome.ok()) outcome = Drive(run, start);
+    Json counts = Json::object();
+    bool all_ok = outcome.ok();
+    Json invariants = Json::array();
+    Json checks = Json::array();
+    Json effects = Json::object();
+    if (run.engine) {
+      for (const auto& [name, queue] : run.queues) {
+        engine::Queue q = queue;
+        auto read = Retried<std::map<std::string, std::int64_t>>(run, "counts",
+                                                                 [&] { return q.GetJobCounts(); });
+        if (!read.ok()) continue;
+        for (const auto& [state, n] : *read) counts[state] = counts.value(state, 0) + n;
+      }
+      engine::CheckOptions check;
+      check.quiescent = outcome.ok();
+      const auto& required = scenario.expect.invariants;
+      for (const auto& result : sim.Run(run.checker.Check(*run.engine->context(), check))) {
+        const bool counted = required.empty() || std::find(required.begin(), required.end(),
+                                                           result.id) != required.end();
+        all_ok = all_ok && (result.ok || !counted);
+        invariants.push_back({{"id", result.id},
+                              {"name", result.name},
+                              {"ok", result.ok},
+                              {"detail", result.detail},
+                              {"required", counted}});
+      }
+      for (const auto& c : Checks(run, counts, effects)) {
+        all_ok = all_ok && c.ok;
+        checks.push_back({{"name", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+      }
+    }
+    if (!outcome.ok()) {
+      checks.push_back({{"name", "run completed"}, {"ok", false}, {"detail", outcome.ToString()}});
+    }
+    report =
+        Json{{"scenario", scenario.name},
+             {"purpose", scenario.purpose},
+             {"seed", options.seed},
+             {"profile", std::string(ProfileName(scenario.profile))},
+             {"build", std::string(core::BuildId())},
+             {"trace_format", core::TraceSink::kFormat},
+             {"trace_hash", sim.trace().HashHex()},
+             {"trace_events", sim.trace().events()},
+             {"virtual_duration_ms", (sim.now() - start).ms()},
+             {"jobs", counts},
+             {"by_name", run.world ? JobStats(run) : Json::object()},
+             {"messages", run.world ? StatsJson(run.world->queues().TotalStats()) : Json::object()},
+             {"faults_fired", sim.faults().FiredById()},
+             {"fault_sites", sim.faults().FiredBySite()},
+             {"effects", effects},
+             {"invariants", invariants},
+             {"checks", checks},
+             {"ok", all_ok},
+             {"replay", ReplayCommand(scenario, options)}};
+    run.queues.clear();
+    run.engine.reset();
+    run.world.reset();
+  }
+  report["wall_duration_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - wall_start)
+                                   .count();
+  return report;
+}
+
+void PrintScenarioReport(const Json& report, std::ostream& out) {
+  out << "cfemu run: " << report["scenario"].get<std::string>() << " — "
+      << report["purpose"].get<std::string>() << "\n";
+  out << "  seed " << report["seed"] << ", profile " << report["profile"].get<std::string>()
+      << ", build " << report["build"].get<std::string>() << "\n";
+  out << "  trace_hash " << report["trace_hash"].get<std::string>() << " ("
+      << report["trace_events"] << " events, format " << report["trace_format"] << ")\n";
+  const std::int64_t virtual_ms = report["virtual_duration_ms"].get<std::int64_t>();
+  out << "  virtual " << virtual_ms / 3'600'000 << " h " << (virtual_ms % 3'600'000) / 60'000
+      << " min " << (virtual_ms % 60'000) / 1000 << " s, wall " << report["wall_duration_ms"]
+      << " ms\n";
+  out << "  jobs     " << report["jobs"].dump() << "\n";
+  for (const auto& [name, states] : report["by_name"].items()) {
+    for (const auto& [state, s] : states.items()) {
+      out << "    " << name << " " << state << ": " << s["jobs"] << " jobs, " << s["attempts"]
+          << " attempts, " << s["stalls"] << " stalls, wait " << s["avg_wait_ms"] << " ms, run "
+          << s["avg_run_ms"] << " ms (averages)\n";
+    }
+  }
+  out << "  messages " << report["messages"].dump() << "\n";
+  out << "  faults   " << report["faults_fired"].dump() << "\n";
+  for (const char* group : {"invariants", "checks"}) {
+    for (const auto& check : report[group]) {
+      const bool ok = check["ok"].get<bool>();
+      const bool required = !check.contains("required") || check["required"].get<bool>();
+      out << "  "
+          << (ok         ? "ok   "
+              : required ? "FAIL "
+                         : "note ")
+          << (check.contains("id") ? check["id"].get<std::string>() + " " : "")
+          << check["name"].get<std::string>()
+          << (check["detail"].get<std::string>().empty()
+                  ? ""
+                  : ": " + check["detail"].get<std::string>())
+          << "\n";
+    }
+  }
+  out << "  " << (report["ok"].get<bool>() ? "ok" : "FAILED")
+      << "; replay: " << report["replay"].get<std::string>() << "\n";
+}
+
+}  // namespace cfemu::emulator

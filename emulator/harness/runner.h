@@ -1,0 +1,41 @@
+// Runs one scenario at one seed on virtual time: builds the World from the scenario's
+// wrangler.jsonc, wires the engine's consumer (with the scenario's processor behaviours), DLQ
+// consumer and cron tick, plays the workload, lets the faults act for `duration_s`, heals them
+// for the liveness phase, then checks the engine's invariants (online and at the end) and the
+// scenario's expectations. The report is one JSON object (DESIGN.md's run report).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "emulator/harness/scenario.h"
+#include "emulator/sim/fault_plan.h"
+
+namespace cfemu::emulator {
+
+struct ScenarioRunOptions {
+  std::uint64_t seed = 1;
+  // Replaces the scenario's fault plan (`--faults PLAN.json`); faults still heal at duration_s.
+  std::optional<FaultPlan> faults;
+  std::string faults_file;        // For the replay command.
+  std::ostream* trace = nullptr;  // The trace as JSONL, when set.
+};
+
+// The run report: scenario, purpose, seed, profile, build, trace_format, trace_hash,
+// trace_events, virtual_duration_ms, jobs (counts by state), by_name, messages, faults_fired,
+// fault_sites, effects, invariants [{id, name, ok, detail, required}], checks [{name, ok,
+// detail}], ok, replay. Never throws; a failure to build the world is a failed check.
+nlohmann::json RunScenario(const Scenario& scenario, const ScenarioRunOptions& options);
+
+// The fault plan a scenario runs with at `seed` (profile or swarm, the scenario's rules, every
+// rule limited to [0, duration_s) unless it names its own windows).
+FaultPlan ScenarioFaultPlan(const Scenario& scenario, std::uint64_t seed);
+
+// Human-readable form of a report.
+void PrintScenarioReport(const nlohmann::json& report, std::ostream& out);
+
+}  // namespace cfemu::emulator

@@ -1,0 +1,124 @@
+// A scenario (scenarios/README.md documents every field): the environment, the workload, how
+// the Worker's processors behave per job name, the fault plan, the virtual duration, a liveness
+// phase after the faults heal, and what to expect. Loaded from JSON with an error naming the
+// field and what was expected for anything malformed.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "emulator/sim/fault.h"
+#include "emulator/sim/fault_plan.h"
+#include "src/core/status.h"
+#include "src/engine/flow_producer.h"
+#include "src/engine/queue.h"
+#include "src/engine/queue_config.h"
+
+namespace cfemu::emulator {
+
+// The Cloudflare consumer settings of the engine's queue and the engine consumer's options.
+struct ScenarioConsumer {
+  int max_batch_size = 10;
+  std::int64_t max_batch_timeout_ms = 5'000;
+  int max_retries = 10;  // Infrastructure retries before the DLQ (engine-spec §4.2 advice).
+  std::optional<int> max_concurrency;
+  int concurrency = 10;  // Processors in flight per invocation.
+  std::optional<int> prefetch;
+};
+
+// How the processor behaves for one job name. Each draw is seeded by (job id, attempt), so a
+// replay makes the same choices.
+struct AttemptRule {
+  double probability = 0.0;
+  std::vector<int> attempts;  // Attempts (1-based) on which it always happens.
+  bool Applies(int attempt, double draw) const;
+  bool Set() const { return probability > 0 || !attempts.empty(); }
+};
+
+struct ProcessorBehaviour {
+  std::int64_t min_ms = 1'000;  // Run time, drawn uniformly in [min_ms, max_ms].
+  std::int64_t max_ms = 1'000;
+  AttemptRule fail;  // The attempt fails (retried while attempts remain).
+  std::string fail_message = "processor failed";
+  AttemptRule unrecoverable;  // The attempt fails and the job fails at once.
+  AttemptRule stall;          // The worker hangs for hang_ms (killed at the 15-minute limit).
+  std::int64_t hang_ms = 20 * 60'000;
+  bool side_effect = false;             // Records one effect in the ledger before finishing.
+  AttemptRule crash_after_side_effect;  // Records the effect, then hangs until killed.
+  nlohmann::json result = nlohmann::json{{"ok", true}};
+  bool sum_children = false;  // Returns {"total": sum of the children's numeric values}.
+};
+
+struct ScenarioStep {
+  enum class Kind { kAdd, kRate, kFlow, kScheduler, kPause, kResume, kRetryFailed, kPromote };
+  Kind kind = Kind::kAdd;
+  std::int64_t at_ms = 0;
+  std::string queue = "jobs";
+  // kAdd: `count` jobs, `every_ms` apart (0: one bulk add). kRate: `per_second` for `for_ms`.
+  std::string name;
+  nlohmann::json data = nlohmann::json::object();
+  engine::JobOptions options;
+  int count = 1;
+  std::int64_t every_ms = 0;
+  double per_second = 0;
+  std::int64_t for_ms = 0;
+  engine::FlowJob flow;      // kFlow.
+  std::string scheduler_id;  // kScheduler.
+  engine::RepeatOptions repeat;
+  engine::JobTemplate job_template;
+};
+
+struct CountExpectation {
+  std::optional<std::int64_t> min;
+  std::optional<std::int64_t> max;
+};
+
+struct ScenarioExpect {
+  std::map<std::string, CountExpectation> counts;            // By state (and "paused").
+  std::map<std::string, std::int64_t> scheduler_iterations;  // By "queue/id" or "id".
+  // Invariant ids that must hold; empty = all of them.
+  std::vector<std::string> invariants;
+  bool all_finished = true;  // No job left waiting, delayed, prioritized, active, or in a flow.
+  // "once": each completed job with a side effect recorded exactly one; "at-least-once": one
+  // or more, at most one per started attempt (non-idempotent processors, reported).
+  std::string effects = "at-least-once";
+};
+
+struct Scenario {
+  std::string name;
+  std::string purpose;
+  std::filesystem::path origin;  // The file it came from (errors and replay commands).
+  std::optional<std::filesystem::path> wrangler;  // Relative to the scenario file.
+  ScenarioConsumer consumer;
+  std::map<std::string, engine::QueueConfig> queues;  // Logical queues to open (>= "jobs").
+  Profile profile = Profile::kFidelity;
+  bool swarm = false;  // The seed picks which of the profile's faults are on and how hard.
+  std::map<Fault, FaultRule> fault_rules;  // Over the profile (windows relative to start).
+  std::vector<Fault> disabled_faults;
+  std::int64_t duration_ms = 0;              // Faults are active only during this.
+  std::int64_t liveness_ms = 2 * 3'600'000;  // Then every job must settle, faults healed.
+  std::map<std::string, ProcessorBehaviour> processors;  // By job name; "*" = the rest.
+  std::vector<ScenarioStep> workload;
+  ScenarioExpect expect;
+
+  const ProcessorBehaviour& BehaviourFor(const std::string& job_name) const;
+};
+
+// Parses a scenario; `origin` names the file in errors ("FILE: FIELD: expected ...").
+core::Result<Scenario> ParseScenario(const nlohmann::json& json,
+                                     const std::filesystem::path& origin);
+// Reads and parses a file (JSON; comments are not allowed).
+core::Result<Scenario> LoadScenario(const std::filesystem::path& path);
+
+// A fault plan file (`--faults`, written by `explore --shrink`):
+// {"profile": "fidelity", "rules": {"Q3": {...}}, "disable": [...], "forced": [{"fault": "Q3",
+// "site": "queue.ack", "n": 2}], "forced_only": true}.
+core::Result<FaultPlan> ParseFaultPlanFile(const nlohmann::json& json, const std::string& origin);
+
+}  // namespace cfemu::emulator

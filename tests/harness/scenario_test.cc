@@ -1,0 +1,224 @@
+// The scenario format (scenarios/README.md) and its runner: errors name the field and what was
+// expected; a run applies the workload, the processor behaviours, the fault plan and the
+// expectations; the same seed replays to the same trace hash.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "emulator/harness/runner.h"
+#include "emulator/harness/scenario.h"
+
+namespace cfemu::emulator {
+namespace {
+
+using Json = nlohmann::json;
+
+Json Minimal() {
+  return Json::parse(R"({
+    "name": "t", "purpose": "a test", "profile": "strict", "duration_s": 60, "liveness_s": 60,
+    "workload": [ { "at_s": 0, "add": { "name": "a", "count": 3 } } ]
+  })");
+}
+
+std::string ErrorOf(const Json& json) {
+  auto parsed = ParseScenario(json, "s.json");
+  EXPECT_FALSE(parsed.ok());
+  return parsed.ok() ? std::string() : parsed.status().message();
+}
+
+TEST(ScenarioFormat, AMinimalScenarioParsesWithTheDocumentedDefaults) {
+  auto s = ParseScenario(Minimal(), "s.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->profile, Profile::kStrict);
+  EXPECT_EQ(s->duration_ms, 60'000);
+  EXPECT_EQ(s->consumer.max_retries, 10);
+  EXPECT_EQ(s->consumer.max_batch_size, 10);
+  ASSERT_TRUE(s->queues.contains("jobs"));
+  ASSERT_EQ(s->workload.size(), 1U);
+  EXPECT_EQ(s->workload[0].count, 3);
+  EXPECT_TRUE(s->expect.all_finished);
+  EXPECT_EQ(s->BehaviourFor("a").min_ms, 1'000);
+}
+
+TEST(ScenarioFormat, ErrorsNameTheFieldAndWhatWasExpected) {
+  Json j = Minimal();
+  j["workload"][0]["add"]["count"] = 0;
+  EXPECT_EQ(ErrorOf(j), "s.json: workload[0].add.count: expected an integer from 1 to 1000000");
+  j = Minimal();
+  j["workload"][0]["add"]["cuont"] = 2;
+  EXPECT_EQ(ErrorOf(j), "s.json: workload[0].add.cuont: is not a known field here");
+  j = Minimal();
+  j.erase("purpose");
+  EXPECT_EQ(ErrorOf(j), "s.json: purpose: is required (a string)");
+  j = Minimal();
+  j["profile"] = "gentle";
+  EXPECT_EQ(ErrorOf(j), "s.json: profile: expected \"strict\", \"fidelity\" or \"robustness\"");
+  j = Minimal();
+  j["faults"] = Json{{"rules", {{"Z9", {{"probability", 0.5}}}}}};
+  EXPECT_EQ(ErrorOf(j), "s.json: faults.rules.Z9: is not a fault of the catalogue (Q1 ... T3)");
+  j = Minimal();
+  j["faults"] = Json{{"rules", {{"Q3", {{"probability", 1.5}}}}}};
+  EXPECT_EQ(ErrorOf(j), "s.json: faults.rules.Q3.probability: expected a probability from 0 to 1");
+  j = Minimal();
+  j["processors"] = Json{{"a", {{"fail", Json::object()}}}};
+  EXPECT_EQ(ErrorOf(j),
+            "s.json: processors.a.fail: needs a probability above 0 or a list of attempts");
+  j = Minimal();
+  j["workload"][0] = Json{{"at_s", 90}, {"pause", "jobs"}};
+  EXPECT_EQ(ErrorOf(j), "s.json: workload[0].at_s: is after duration_s");
+  j = Minimal();
+  j["workload"][0] = Json{{"at_s", 1}, {"pause", "other"}};
+  EXPECT_EQ(ErrorOf(j),
+            "s.json: workload[0]: uses queue 'other', which environment.queues "
+            "does not declare");
+  j = Minimal();
+  j["workload"][0] = Json{{"at_s", 1}, {"pause", "jobs"}, {"resume", "jobs"}};
+  EXPECT_EQ(ErrorOf(j), "s.json: workload[0]: has both pause and resume; one action per step");
+  j = Minimal();
+  j["workload"][0]["add"]["opts"] = Json{{"attempts", "three"}};
+  EXPECT_NE(ErrorOf(j).find("s.json: workload[0].add.opts: "), std::string::npos);
+  j = Minimal();
+  j["environment"] = Json{{"queues", {{"jobs", {{"lockDurationMs", "long"}}}}}};
+  EXPECT_NE(ErrorOf(j).find("s.json: environment.queues.jobs: "), std::string::npos);
+  j = Minimal();
+  j["expect"] = Json{{"counts", {{"done", 3}}}};
+  EXPECT_EQ(ErrorOf(j), "s.json: expect.counts.done: is not a job state");
+  EXPECT_EQ(ErrorOf(Json::array()), "s.json: (top level): expected an object");
+}
+
+TEST(ScenarioFormat, AFaultPlanFileCarriesRulesForcedDecisionsAndForcedOnly) {
+  const Json plan = Json::parse(R"({"profile": "robustness", "rules": {"Q3": {"probability": 0.25,
+    "windows": [[0, 30]], "max_firings": 2}}, "disable": ["O1"],
+    "forced": [{"fault": "D2", "site": "d1.batch.commit", "n": 3}], "forced_only": true})");
+  auto parsed = ParseFaultPlanFile(plan, "p.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->profile(), Profile::kRobustness);
+  ASSERT_TRUE(parsed->rule(*FaultFromId("Q3")));
+  EXPECT_EQ(parsed->rule(*FaultFromId("Q3"))->probability, 0.25);
+  EXPECT_EQ(parsed->rule(*FaultFromId("Q3"))->max_firings, 2);
+  EXPECT_FALSE(parsed->rule(*FaultFromId("O1")));
+  EXPECT_TRUE(parsed->forced_only());
+  ASSERT_EQ(parsed->forced().size(), 1U);
+  EXPECT_EQ(parsed->forced().begin()->n, 3);
+  auto bad = ParseFaultPlanFile(Json{{"forced", {{{"fault", "Q3"}}}}}, "p.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "p.json: forced[0].site: is required (a string)");
+}
+
+TEST(ScenarioFormat, FaultsAreActiveOnlyDuringTheDurationUnlessARuleNamesItsWindows) {
+  Json j = Minimal();
+  j["profile"] = "fidelity";
+  j["faults"] = Json{{"rules", {{"Q3", {{"probability", 0.5}, {"windows", {{10, 20}}}}}}},
+                     {"disable", {"D1"}}};
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const FaultPlan plan = ScenarioFaultPlan(*s, 1);
+  ASSERT_TRUE(plan.rule(*FaultFromId("Q3")));
+  ASSERT_EQ(plan.rule(*FaultFromId("Q3"))->windows.size(), 1U);
+  EXPECT_EQ(plan.rule(*FaultFromId("Q3"))->windows[0].until - core::kVirtualEpoch,
+            core::Seconds(20));
+  EXPECT_FALSE(plan.rule(*FaultFromId("D1")));
+  ASSERT_TRUE(plan.rule(*FaultFromId("Q1")));  // A profile fault: healed at duration_s.
+  ASSERT_EQ(plan.rule(*FaultFromId("Q1"))->windows.size(), 1U);
+  EXPECT_EQ(plan.rule(*FaultFromId("Q1"))->windows[0].until - core::kVirtualEpoch,
+            core::Seconds(60));
+}
+
+Json Bool(const Json& report, const std::string& group, const std::string& name) {
+  for (const auto& c : report[group]) {
+    if (c["name"] == name || c.value("id", "") == name) return c;
+  }
+  return Json();
+}
+
+TEST(ScenarioRun, BehavioursDecideEachAttemptAndTheReportCountsTheOutcome) {
+  Json j = Minimal();
+  j["workload"] = Json::parse(R"([
+    {"at_s": 0, "add": {"name": "ok", "count": 4}},
+    {"at_s": 0, "add": {"name": "flaky", "count": 2, "opts": {"attempts": 3}}},
+    {"at_s": 1, "add": {"name": "doomed", "opts": {"attempts": 5}}},
+    {"at_s": 2, "add": {"name": "effect", "count": 3, "every_s": 1}}])");
+  j["processors"] = Json::parse(R"({
+    "flaky": {"duration_ms": 10, "fail": {"attempts": [1, 2]}},
+    "doomed": {"unrecoverable": {"attempts": [1]}, "fail_message": "bad input"},
+    "effect": {"side_effect": true}})");
+  j["expect"] = Json::parse(R"({"counts": {"completed": 9, "failed": 1}, "effects": "once"})");
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const Json report = RunScenario(*s, ScenarioRunOptions());
+  EXPECT_TRUE(report["ok"].get<bool>()) << report.dump(2);
+  EXPECT_EQ(report["by_name"]["flaky"]["completed"]["attempts"], 6);
+  EXPECT_EQ(report["by_name"]["doomed"]["failed"]["jobs"], 1);
+  EXPECT_EQ(report["effects"]["effects"], 3);
+  EXPECT_TRUE(Bool(report, "checks", "completed jobs")["ok"].get<bool>());
+  EXPECT_EQ(report["replay"], "cfemu run s.json --seed 1");
+}
+
+TEST(ScenarioRun, AnUnmetExpectationFailsTheRunWithItsDetail) {
+  Json j = Minimal();
+  j["expect"] = Json::parse(R"({"counts": {"completed": {"min": 5}}})");
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok());
+  const Json report = RunScenario(*s, ScenarioRunOptions());
+  EXPECT_FALSE(report["ok"].get<bool>());
+  const Json check = Bool(report, "checks", "completed jobs");
+  EXPECT_FALSE(check["ok"].get<bool>());
+  EXPECT_EQ(check["detail"], "3 (expected >= 5)");
+}
+
+TEST(ScenarioRun, ACrashAfterASideEffectRepeatsTheEffectAndAtLeastOnceAcceptsIt) {
+  Json j = Minimal();
+  j["duration_s"] = 3600;
+  j["processors"] =
+      Json::parse(R"({"a": {"crash_after_side_effect": {"attempts": [1]}, "hang_ms": 1000000}})");
+  j["environment"] = Json::parse(R"({"queues": {"jobs": {"maxStalledCount": 2}}})");
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  Json report = RunScenario(*s, ScenarioRunOptions());
+  EXPECT_TRUE(report["ok"].get<bool>()) << report.dump(2);
+  EXPECT_EQ(report["effects"]["effects"], 6);  // Each of the 3 jobs: the crash, then the retry.
+  EXPECT_EQ(report["effects"]["jobs_with_repeated_effects"], 3);
+  s->expect.effects = "once";
+  report = RunScenario(*s, ScenarioRunOptions());
+  EXPECT_FALSE(report["ok"].get<bool>());
+}
+
+TEST(ScenarioRun, TheSameSeedReplaysToTheSameTraceHashAndAnotherSeedDoesNot) {
+  Json j = Minimal();
+  j["profile"] = "fidelity";
+  j["workload"][0]["add"]["count"] = 30;
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok());
+  ScenarioRunOptions seven;
+  seven.seed = 7;
+  ScenarioRunOptions eight;
+  eight.seed = 8;
+  const std::string first = RunScenario(*s, seven)["trace_hash"];
+  EXPECT_EQ(RunScenario(*s, seven)["trace_hash"], first);
+  EXPECT_NE(RunScenario(*s, eight)["trace_hash"], first);
+}
+
+TEST(ScenarioRun, AForcedOnlyPlanFiresExactlyTheForcedDecision) {
+  Json j = Minimal();
+  j["profile"] = "fidelity";
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok());
+  ScenarioRunOptions options;
+  auto plan = ParseFaultPlanFile(
+      Json::parse(R"({"profile": "fidelity", "rules": {"Q3": {"probability": 0.0001}},
+                     "forced": [{"fault": "Q3", "site": "queue.ack", "n": 1}],
+                     "forced_only": true})"),
+      "p.json");
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  options.faults = *plan;
+  options.faults_file = "p.json";
+  const Json report = RunScenario(*s, options);
+  EXPECT_EQ(report["faults_fired"], (Json{{"Q3", 1}})) << report["faults_fired"].dump();
+  EXPECT_EQ(report["replay"], "cfemu run s.json --seed 1 --faults p.json");
+  EXPECT_TRUE(report["ok"].get<bool>()) << report.dump(2);
+}
+
+}  // namespace
+}  // namespace cfemu::emulator
