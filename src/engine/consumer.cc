@@ -233,6 +233,46 @@ Task<void> RunClaimed(std::shared_ptr<Invocation> inv, std::vector<std::unique_p
   }
 }
 
+void TraceClaims(EngineContext& context, const std::string& queue,
+                 const std::vector<std::unique_ptr<JobRun>>& runs) {
+  if (!context.tracing()) return;
+  for (const auto& run : runs) {
+    core::TraceEvent event("engine.claimed");
+    event.Str("queue", queue)
+        .Str("job", run->job.id)
+        .Int("gen", run->token)
+        .Int("attempt", run->job.attempts_started);
+    if (run->job.group_key) event.Str("group", *run->job.group_key);
+    context.Trace(event);
+  }
+}
+
+// After a claim batch whose outcome is unknown: the granted rows ([id, envGen, token]) that it
+// claimed for this owner, as runs; nullopt when the read itself failed.
+Task<std::optional<std::vector<std::unique_ptr<JobRun>>>> ProbeClaims(
+    std::shared_ptr<Invocation> inv, std::string queue, Json granted, QueueConfig config,
+    std::int64_t now) {
+  auto rows = co_await inv->context->db
+                  ->Prepare("SELECT " + QualifiedJobColumns() +
+                            " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND "
+                            "c.id = w.value ->> 0 WHERE c.state = 'active' AND c.gen = "
+                            "w.value ->> 2 AND c.lease_owner = ? ORDER BY w.key")
+                  .Bind(sql::Dump(granted), queue, inv->owner)
+                  .All();
+  if (!rows.ok()) co_return std::nullopt;
+  std::vector<std::unique_ptr<JobRun>> runs;
+  for (const auto& row : rows->results) {
+    auto run = std::make_unique<JobRun>();
+    run->invocation = inv.get();
+    run->job = JobFromRow(row);
+    run->token = run->job.gen;
+    run->config = config;
+    run->last_flush = now;
+    runs.push_back(std::move(run));
+  }
+  co_return runs;
+}
+
 // Steps 3-5 for one wave of envelopes of one queue.
 Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vector<Incoming> wave) {
   EngineContext& context = *inv->context;
@@ -275,10 +315,32 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vect
   BuildClaimBatch(batch, plan, queue, inv->owner, config, now);
   auto results = co_await batch.Run("claim:" + inv->owner);
   if (!results.ok()) {
-    // R-INFRA. A claim that certainly did not happen gives its grants back; one that may have
-    // happened keeps them: the lease expires and R-ORPHAN or R-STALL takes over.
+    // R-INFRA. A claim that certainly did not happen gives its grants back. One that may have
+    // happened (the reply was lost) is read back: the batch is one transaction, so a granted
+    // row active at its token under this owner means it committed, and those jobs run now
+    // instead of waiting for their leases to expire into a stall they never had.
     const auto code = results.code();
-    if (code == core::Code::kUnavailable || code == core::Code::kOverloaded) {
+    std::optional<std::vector<std::unique_ptr<JobRun>>> landed;
+    if (code != core::Code::kUnavailable && code != core::Code::kOverloaded &&
+        code != core::Code::kCancelled && !plan.granted.empty()) {
+      landed = co_await ProbeClaims(inv, queue, plan.granted, config, now);
+    }
+    if (landed && !landed->empty()) {
+      std::set<std::string> running;
+      for (const auto& run : *landed) running.insert(run->job.id);
+      for (const auto& in : wave) {
+        if (running.contains(in.envelope.id)) {
+          inv->actions->Ack(in.index);
+        } else {
+          inv->actions->Retry(in.index, infra_delay);
+        }
+      }
+      TraceClaims(context, queue, *landed);
+      co_await RunClaimed(inv, *landed, queue);
+      co_return;
+    }
+    if (code == core::Code::kUnavailable || code == core::Code::kOverloaded ||
+        (landed && landed->empty())) {
       std::vector<LeaseRef> refunds;
       for (std::size_t i = 0; i < wave.size(); ++i) {
         const AdmitAnswer& a = admitted->answers.at(i);
@@ -364,17 +426,7 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vect
         co_await again->Call(&Coordinator::Release, queue, inv->owner, std::move(refunds), false);
     (void)released;  // An unreleased grant expires; R-LEASE-GC removes it.
   }
-  if (context.tracing()) {
-    for (const auto& run : runs) {
-      core::TraceEvent event("engine.claimed");
-      event.Str("queue", queue)
-          .Str("job", run->job.id)
-          .Int("gen", run->token)
-          .Int("attempt", run->job.attempts_started);
-      if (run->job.group_key) event.Str("group", *run->job.group_key);
-      context.Trace(event);
-    }
-  }
+  TraceClaims(context, queue, runs);
   co_await RunClaimed(inv, runs, queue);
 }
 

@@ -238,3 +238,71 @@ TEST(EngineLeases, AStaleConsumersCompletionChangesNothing) {
 
 }  // namespace
 }  // namespace cfemu::testing
+
+namespace cfemu::testing {
+namespace {
+
+// Regression: the coordinator's alarm failed seven times in a row while D1 was failing, the
+// platform dropped it after its sixth retry, and the coordinator, believing an alarm was set,
+// never armed another: an expired lease stayed unseen and its job active forever. The alarm now
+// retries on its own schedule until it succeeds.
+TEST(EngineLeases, AnAlarmThatFailsPastThePlatformsRetriesStillStallsTheExpiredLease) {
+  EngineTestOptions options;
+  emulator::FaultPlan plan(emulator::Profile::kStrict);
+  emulator::FaultRule d1_down;
+  d1_down.probability = 1.0;  // Every D1 call fails from 15 to 20 minutes.
+  d1_down.windows.push_back({core::kVirtualEpoch + Minutes(15), core::kVirtualEpoch + Minutes(20)});
+  plan.Set(emulator::Fault::kD1RetryableError, d1_down);
+  options.faults = plan;
+  EngineWorld w(options);
+  w.SetProcessor([](JobContext& ctx) -> Task<Result<Json>> {
+    // The first run outlives the 15-minute invocation limit: the worker is killed and its lease
+    // expires while D1 is down.
+    CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(ctx.attempt() == 1 ? Minutes(20) : Seconds(1)));
+    co_return Json{{"ok", true}};
+  });
+  JobOptions two;
+  two.attempts = 2;
+  const Job job = w.Add("long", Json::object(), two);
+  w.RunFor(Minutes(40));
+  const auto done = w.Get(job.id);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state, JobState::kCompleted) << w.DescribeUnfinished();
+  EXPECT_EQ(done->stalled_counter, 1);
+  EXPECT_GT(w.sim().faults().fired(emulator::Fault::kD1RetryableError), 6);
+}
+
+}  // namespace
+}  // namespace cfemu::testing
+
+namespace cfemu::testing {
+namespace {
+
+// Regression: a claim batch that committed but whose reply was lost (D2) kept its leases and
+// left the claimed rows active with nobody running them: 30 s later they "stalled" without
+// having run, and two such losses failed a job. The consumer now reads back which grants became
+// claims and runs those jobs.
+TEST(EngineLeases, AClaimWhoseReplyIsLostIsReadBackAndRunsWithoutAStall) {
+  EngineTestOptions options;
+  emulator::FaultPlan plan(emulator::Profile::kStrict);
+  emulator::FaultRule lost;
+  lost.probability = 1.0;  // Commits around the claim lose their replies.
+  lost.windows.push_back(
+      {core::kVirtualEpoch + core::Milliseconds(500), core::kVirtualEpoch + Seconds(2)});
+  plan.Set(emulator::Fault::kD2IndeterminateWrite, lost);
+  options.faults = plan;
+  EngineWorld w(options);
+  w.sim().trace().KeepLines(true);
+  const Job job = w.Add("once");
+  w.RunFor(Seconds(10));
+  ASSERT_GT(TraceLines(w.sim(), "fault.fired").size(), 0U);
+  const auto done = w.Get(job.id);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state, JobState::kCompleted) << w.DescribeUnfinished();
+  EXPECT_EQ(done->stalled_counter, 0);
+  EXPECT_EQ(done->attempts_started, 1);
+  EXPECT_EQ(w.RunsOf(job.id), 1);
+}
+
+}  // namespace
+}  // namespace cfemu::testing

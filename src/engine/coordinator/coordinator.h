@@ -123,6 +123,7 @@ class Coordinator : public platform::DurableObject {
   std::int64_t blocked_until_ = 0;  // ctx.rateLimit(): no grant before this.
   std::optional<std::int64_t> next_delayed_;  // Earliest undispatched dispatcher-owned delayed row.
   std::optional<std::int64_t> alarm_at_;      // The alarm this object set.
+  int alarm_failures_ = 0;                    // Consecutive failed alarm runs (in memory).
   bool alarm_known_ = false;
   std::map<std::string, Lease> leases_;  // Ordered: deterministic iteration.
   std::set<std::string> dirty_leases_;   // Changed since the last FlushLeases().

@@ -392,10 +392,21 @@ Task<Status> Coordinator::Alarm(platform::AlarmInfo) {
   }
   CollectIdleBuckets(now);
   if (!status.ok()) {
-    // The platform retries a failed alarm from 2 s; keep later arms from superseding it.
-    alarm_at_ = now + 2'000;
-    co_return status;
+    // The platform would retry a failed alarm only six times and then drop it, leaving leases
+    // to expire unseen: the coordinator retries on its own schedule (2 s doubling, at most a
+    // minute) and never lets its alarm lapse. Only if even that cannot be set does the
+    // platform's retry take over, and the next arm asks the platform what is set.
+    alarm_failures_ = std::min(alarm_failures_ + 1, 5);
+    const std::int64_t retry_at = now + (std::int64_t{2'000} << (alarm_failures_ - 1));
+    const Status armed = co_await storage().SetAlarm(core::Instant::FromUnixMs(retry_at));
+    if (!armed.ok()) {
+      alarm_known_ = false;
+      co_return status;
+    }
+    alarm_at_ = retry_at;
+    co_return Status::Ok();
   }
+  alarm_failures_ = 0;
   const std::optional<std::int64_t> next = NextAlarmAt();
   if (next) {
     CFEMU_CO_RETURN_IF_ERROR(
