@@ -12,12 +12,8 @@
 
 namespace cfemu::emulator {
 
-int RunScenarioCommand(const RunCommandOptions& options) {
-  auto scenario = LoadScenario(options.scenario);
-  if (!scenario.ok()) {
-    std::fprintf(stderr, "cfemu run: %s\n", scenario.status().message().c_str());
-    return 2;
-  }
+int RunParsedScenario(const Scenario& scenario, const RunCommandOptions& options,
+                      const std::string& command, std::optional<std::string> replay) {
   ScenarioRunOptions run;
   run.seed = options.seed;
   if (!options.faults.empty()) {
@@ -26,13 +22,13 @@ int RunScenarioCommand(const RunCommandOptions& options) {
     text << in.rdbuf();
     const nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, false);
     if (!in || json.is_discarded()) {
-      std::fprintf(stderr, "cfemu run: cannot read the fault plan '%s' (JSON expected)\n",
+      std::fprintf(stderr, "%s: cannot read the fault plan '%s' (JSON expected)\n", command.c_str(),
                    options.faults.c_str());
       return 2;
     }
     auto plan = ParseFaultPlanFile(json, options.faults);
     if (!plan.ok()) {
-      std::fprintf(stderr, "cfemu run: %s\n", plan.status().message().c_str());
+      std::fprintf(stderr, "%s: %s\n", command.c_str(), plan.status().message().c_str());
       return 2;
     }
     run.faults = std::move(*plan);
@@ -42,18 +38,29 @@ int RunScenarioCommand(const RunCommandOptions& options) {
   if (!options.trace.empty()) {
     trace.open(options.trace, std::ios::out | std::ios::trunc);
     if (!trace) {
-      std::fprintf(stderr, "cfemu run: cannot write the trace to '%s'\n", options.trace.c_str());
+      std::fprintf(stderr, "%s: cannot write the trace to '%s'\n", command.c_str(),
+                   options.trace.c_str());
       return 2;
     }
     run.trace = &trace;
   }
-  const nlohmann::json report = RunScenario(*scenario, run);
+  nlohmann::json report = RunScenario(scenario, run);
+  if (replay) report["replay"] = *replay;
   if (options.json) {
     std::cout << report.dump() << "\n";
   } else {
     PrintScenarioReport(report, std::cout);
   }
   return report["ok"].get<bool>() ? 0 : 1;
+}
+
+int RunScenarioCommand(const RunCommandOptions& options) {
+  auto scenario = LoadScenario(options.scenario);
+  if (!scenario.ok()) {
+    std::fprintf(stderr, "cfemu run: %s\n", scenario.status().message().c_str());
+    return 2;
+  }
+  return RunParsedScenario(*scenario, options, "cfemu run", std::nullopt);
 }
 
 }  // namespace cfemu::emulator

@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+
+#include "emulator/harness/scenario.h"
 
 namespace cfemu::emulator {
 
@@ -18,5 +21,11 @@ struct RunCommandOptions {
 };
 
 int RunScenarioCommand(const RunCommandOptions& options);
+
+// Runs an already parsed scenario with `options` (its `scenario` field is not read) and prints
+// the report; `command` names the command in messages ("cfemu run"), `replay` replaces the
+// report's replay command when set. Returns the exit code.
+int RunParsedScenario(const Scenario& scenario, const RunCommandOptions& options,
+                      const std::string& command, std::optional<std::string> replay);
 
 }  // namespace cfemu::emulator
