@@ -66,7 +66,7 @@ void InvariantChecker::Observe(const core::TraceRecord& record) {
                 KeyOf(record) + " envelope of " + std::to_string(Int(record, "bytes")) + " bytes");
     }
   } else if (ev == "engine.refunded") {  // The grant gave its tokens back (never claimed).
-    jobs_[KeyOf(record)].granted_at.erase(Int(record, "token"));
+    AddBucketEvent(record, Int(record, "at"), -1);
   } else if (ev == "engine.dispatch-pass") {
     OnDispatchPass(record);
   } else if (ev == "engine.paused") {
@@ -113,15 +113,6 @@ void InvariantChecker::OnClaim(const core::TraceRecord& record) {
                             " after token " + std::to_string(job.last_claim));
   }
   job.last_claim = token;
-  // INV-07 counts the grants that became claims (a grant whose claim did not happen gave its
-  // token back), at the coordinator's grant time: claims land after a D1 round trip of varying
-  // length, so their own times would bunch grants that the bucket spaced out.
-  const auto granted = job.granted_at.find(token);
-  const std::int64_t at = granted == job.granted_at.end() ? record.t.unix_ms() : granted->second;
-  const std::string queue = Str(record, "queue");
-  claims_by_bucket_[queue].push_back(at);
-  const std::string group = Str(record, "group");
-  if (!group.empty()) claims_by_bucket_[queue + "|" + group].push_back(at);
 }
 
 void InvariantChecker::OnRun(const core::TraceRecord& record) {
@@ -149,11 +140,19 @@ void InvariantChecker::OnFinished(const core::TraceRecord& record) {
   }
 }
 
+void InvariantChecker::AddBucketEvent(const core::TraceRecord& record, std::int64_t at,
+                                      int weight) {
+  const std::string queue = Str(record, "queue");
+  const std::string group = Str(record, "group");
+  bucket_events_[queue].push_back({at, weight});
+  if (!group.empty()) bucket_events_[queue + "|" + group].push_back({at, weight});
+}
+
 void InvariantChecker::OnAdmit(const core::TraceRecord& record) {
   if (Str(record, "outcome") != "granted") return;
-  // The first grant of a token took it from the buckets (a re-grant after an expired lease
-  // takes none).
-  jobs_[KeyOf(record)].granted_at.emplace(Int(record, "token"), record.t.unix_ms());
+  // INV-07: a grant that took tokens counts at its decision (the trace line comes after the
+  // storage commit, a varying while later); a refund gives them back when it happens.
+  if (Bool(record, "took")) AddBucketEvent(record, Int(record, "decided_at"), +1);
   const std::string queue = Str(record, "queue");
   if (paused_.count(queue) > 0) {
     Violation("INV-08", "queue " + queue + " granted " + Str(record, "job") +
@@ -163,33 +162,45 @@ void InvariantChecker::OnAdmit(const core::TraceRecord& record) {
 
 namespace {
 
-// The most claims of one bucket above its allowance in any window: token bucket: n <= C +
-// floor(max * span / duration) for every run of n claims spanning `span`; fixed window: n <=
-// 2 * max within any `duration`.
-std::optional<std::string> RateViolation(const std::vector<std::int64_t>& times,
+// Takes (+1, at the grant) and refunds (-1) of one bucket above its allowance in some window:
+// token bucket: takes - refunds <= C + max * span / duration in every window (what a bucket
+// whose refunds add tokens back guarantees); fixed window: at most 2 * max net takes within any
+// `duration`. Events sorted by time; equal times keep the order the coordinator traced them in.
+std::optional<std::string> RateViolation(std::vector<std::pair<std::int64_t, int>> events,
                                          const LimiterConfig& limiter) {
+  std::stable_sort(events.begin(), events.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  const std::int64_t d = limiter.duration_ms;
+  std::vector<std::int64_t> prefix(events.size() + 1, 0);  // Net takes before each event.
+  for (std::size_t k = 0; k < events.size(); ++k) prefix[k + 1] = prefix[k] + events[k].second;
   if (limiter.mode == LimiterConfig::Mode::kFixedWindow) {
     std::size_t i = 0;
-    for (std::size_t j = 0; j < times.size(); ++j) {
-      while (times[j] - times[i] >= limiter.duration_ms) ++i;
-      if (static_cast<std::int64_t>(j - i + 1) > 2 * limiter.max) {
-        return std::to_string(j - i + 1) + " claims within " + std::to_string(limiter.duration_ms) +
-               " ms ending at t=" + std::to_string(times[j]);
+    for (std::size_t j = 0; j < events.size(); ++j) {
+      while (events[j].first - events[i].first >= d) ++i;
+      for (std::size_t s = i; s <= j; ++s) {
+        if (events[s].second < 0) continue;
+        const std::int64_t net = prefix[j + 1] - prefix[s];
+        if (net > 2 * limiter.max) {
+          return std::to_string(net) + " grants within " + std::to_string(d) +
+                 " ms ending at t=" + std::to_string(events[j].first);
+        }
+        break;  // The earliest take in the window bounds the others.
       }
     }
     return std::nullopt;
   }
-  // (j - i + 1) * d <= C * d + max * (t_j - t_i)  <=>  h(j) - h(i) <= (C - 1) * d with
-  // h(k) = k * d - max * t_k; keep the smallest h(i) so far. Integers only.
-  const std::int64_t d = limiter.duration_ms;
+  // (P(k+1) - P(i)) * d <= C * d + max * (t_k - t_i)  <=>  h(k) - g(i) <= C * d with
+  // h(k) = P(k+1) * d - max * t_k and g(i) = P(i) * d - max * t_i; keep the smallest g so far.
   const std::int64_t c = limiter.bucket_capacity();
   std::optional<std::int64_t> lowest;
-  for (std::size_t k = 0; k < times.size(); ++k) {
-    const std::int64_t h = static_cast<std::int64_t>(k) * d - limiter.max * (times[k] - times[0]);
-    lowest = lowest ? std::min(*lowest, h) : h;
-    if (h - *lowest > (c - 1) * d) {
-      return "claim " + std::to_string(k + 1) + " at t=" + std::to_string(times[k]) +
-             " exceeds capacity " + std::to_string(c) + " + rate";
+  for (std::size_t k = 0; k < events.size(); ++k) {
+    const std::int64_t t0 = events.front().first;
+    const std::int64_t g = prefix[k] * d - limiter.max * (events[k].first - t0);
+    lowest = lowest ? std::min(*lowest, g) : g;
+    const std::int64_t h = prefix[k + 1] * d - limiter.max * (events[k].first - t0);
+    if (h - *lowest > c * d) {
+      return "grants up to t=" + std::to_string(events[k].first) + " exceed capacity " +
+             std::to_string(c) + " + rate";
     }
   }
   return std::nullopt;
@@ -407,8 +418,7 @@ Task<std::vector<InvariantResult>> InvariantChecker::Check(EngineContext& contex
   for (const auto& [id, details] : online_) {
     for (const auto& detail : details) checks[id].finding.Add(detail);
   }
-  for (auto [bucket, times] : claims_by_bucket_) {
-    std::sort(times.begin(), times.end());
+  for (const auto& [bucket, times] : bucket_events_) {
     const std::string queue = bucket.substr(0, bucket.find('|'));
     const auto config = configs_.find(queue);
     if (config == configs_.end()) continue;

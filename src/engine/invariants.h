@@ -66,17 +66,18 @@ class InvariantChecker {
   void OnAdmit(const core::TraceRecord& record);
   void OnGen(const core::TraceRecord& record);
   void OnDispatchPass(const core::TraceRecord& record);
+  void AddBucketEvent(const core::TraceRecord& record, std::int64_t at, int weight);
 
   struct JobTrace {
     std::int64_t last_claim = 0;          // Token of the latest claim.
     std::map<std::int64_t, int> runs;     // Token -> processor starts.
     std::map<std::int64_t, int> applied;  // Token -> applied finishes.
     std::int64_t max_gen = 0;
-    std::map<std::int64_t, std::int64_t> granted_at;  // Token -> first grant time (ms).
   };
   std::map<std::string, QueueConfig> configs_;
-  std::map<std::string, JobTrace> jobs_;                               // "queue:id"
-  std::map<std::string, std::vector<std::int64_t>> claims_by_bucket_;  // "queue" / "queue|g"
+  std::map<std::string, JobTrace> jobs_;  // "queue:id"
+  // INV-07: (time, +1 take / -1 refund) per bucket, "queue" or "queue|group".
+  std::map<std::string, std::vector<std::pair<std::int64_t, int>>> bucket_events_;
   std::set<std::string> paused_;  // Queues paused now (by the coordinators' trace).
   std::map<std::string, std::vector<std::string>> online_;
 };

@@ -368,6 +368,7 @@ AdmitAnswer Coordinator::AdmitOne(const AdmitItem& item, const std::string& owne
   }
   answer = TakeTokens(item, now, dirty);
   if (answer.outcome != AdmitOutcome::kGranted) return answer;
+  answer.took_tokens = true;
   Lease lease{token, owner, now + config_.lock_duration_ms, now, item.group};
   (void)SaveLease(item.id, lease);
   if (inflight_.erase(item.id) > 0) (void)SaveInflight(item.id, std::nullopt);
@@ -410,7 +411,10 @@ Task<Result<AdmitReply>> Coordinator::Admit(AdmitRequest request) {
                       .Int("gen", item.gen)
                       .Str("outcome", std::string(AdmitOutcomeName(a.outcome)))
                       .Int("token", a.token)
-                      .Int("retry_at", a.retry_at));
+                      .Int("retry_at", a.retry_at)
+                      .Int("decided_at", now)  // On the coordinator's clock, before Sync.
+                      .Bool("took", a.took_tokens)
+                      .Str("group", item.group.value_or("")));
     }
   }
   // Window space came free while rows wait for the dispatcher: pass again now.
@@ -466,7 +470,9 @@ Task<Result<bool>> Coordinator::Release(std::string queue, std::string owner,
         env().Trace(core::TraceEvent("engine.refunded")
                         .Str("queue", queue_)
                         .Str("job", item.id)
-                        .Int("token", item.token));
+                        .Int("token", item.token)
+                        .Int("at", NowMs())
+                        .Str("group", group.value_or("")));
       }
     }
   }

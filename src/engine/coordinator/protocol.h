@@ -46,6 +46,7 @@ struct AdmitAnswer {
   std::int64_t token = 0;       // kGranted.
   std::int64_t expires_at = 0;  // kGranted.
   std::int64_t retry_at = 0;    // kLimited.
+  bool took_tokens = false;     // kGranted: this grant took from the rate buckets.
 };
 
 struct AdmitReply {
