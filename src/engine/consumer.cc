@@ -252,13 +252,18 @@ void TraceClaims(EngineContext& context, const std::string& queue,
 Task<std::optional<std::vector<std::unique_ptr<JobRun>>>> ProbeClaims(
     std::shared_ptr<Invocation> inv, std::string queue, Json granted, QueueConfig config,
     std::int64_t now) {
-  auto rows = co_await inv->context->db
-                  ->Prepare("SELECT " + QualifiedJobColumns() +
-                            " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND "
-                            "c.id = w.value ->> 0 WHERE c.state = 'active' AND c.gen = "
-                            "w.value ->> 2 AND c.lease_owner = ? ORDER BY w.key")
-                  .Bind(sql::Dump(granted), queue, inv->owner)
-                  .All();
+  // A read is safe to repeat: a few tries keep one failed read from stranding a landed claim.
+  Result<platform::D1Result> rows = Status::Unavailable("not read");
+  for (int attempt = 0; attempt < 5 && !rows.ok(); ++attempt) {
+    rows = co_await inv->context->db
+               ->Prepare("SELECT " + QualifiedJobColumns() +
+                         " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND "
+                         "c.id = w.value ->> 0 WHERE c.state = 'active' AND c.gen = "
+                         "w.value ->> 2 AND c.lease_owner = ? ORDER BY w.key")
+               .Bind(sql::Dump(granted), queue, inv->owner)
+               .All();
+    if (rows.code() == core::Code::kCancelled) break;
+  }
   if (!rows.ok()) co_return std::nullopt;
   std::vector<std::unique_ptr<JobRun>> runs;
   for (const auto& row : rows->results) {
