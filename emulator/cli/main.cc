@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "emulator/cli/demo.h"
+#include "emulator/cli/explore.h"
 #include "emulator/cli/migrate.h"
 #include "emulator/cli/run.h"
 #include "src/core/build_info.h"
@@ -61,6 +62,23 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
+  cfemu::emulator::ExploreOptions explore;
+  CLI::App* explore_cmd = app.add_subcommand(
+      "explore",
+      "Run many seeds of a scenario on J threads, each seed twice (determinism), with a progress "
+      "bar; print failing seeds with their replay commands and the fault sites that fired");
+  explore_cmd->add_option("scenario", explore.scenario, "Scenario file (JSON)")->required();
+  explore_cmd->add_option("--seeds", explore.seeds, "How many seeds")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}))
+      ->capture_default_str();
+  explore_cmd->add_option("--from", explore.from, "First seed")->capture_default_str();
+  explore_cmd->add_option("--jobs", explore.jobs, "Threads (one environment each)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  explore_cmd->add_flag("--json", explore.json, "Print one JSON object on stdout");
+  explore_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
   cfemu::emulator::MigrateOptions migrate;
   CLI::App* migrate_cmd = app.add_subcommand(
       "migrate", "Apply the job engine's schema migrations to a persisted D1 database");
@@ -89,5 +107,6 @@ int main(int argc, char** argv) {
   }
   if (migrate_cmd->parsed()) return cfemu::emulator::RunMigrate(migrate);
   if (run_cmd->parsed()) return cfemu::emulator::RunScenarioCommand(run);
+  if (explore_cmd->parsed()) return cfemu::emulator::RunExploreCommand(explore);
   return 2;
 }
