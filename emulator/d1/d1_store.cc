@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <utility>
 
 #include "emulator/d1/d1_bookmark.h"
@@ -212,9 +213,23 @@ class D1Store::Trusted {
 D1Store::D1Store(const core::Clock& clock, core::Random random, D1StoreOptions options)
     : clock_(clock), random_(random), options_(std::move(options)), vfs_(clock) {}
 
+void ConfigureSqliteOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // No bulk page-cache allocation per cache: SQLite creates a page cache for every ephemeral
+    // table (IN (SELECT ...), ORDER BY, json_each joins), and the default bulk of 20 pages was
+    // allocated, linked and freed for each of them (a fifth of a scenario run's time, most of
+    // it page faults). Must precede sqlite3_initialize; later calls are refused and ignored.
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, nullptr, 0, 0);
+    // No global memory statistics: they take a mutex on every SQLite allocation.
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
+}
+
 Result<std::unique_ptr<D1Store>> D1Store::Open(const core::Clock& clock, core::Random random,
                                                D1StoreOptions options) {
   CHECK(core::IsLowerHex(options.database_hex, 32));
+  ConfigureSqliteOnce();
   std::unique_ptr<D1Store> store(new D1Store(clock, random, std::move(options)));
   const std::string path =
       store->options_.file ? store->options_.file->string() : std::string(":memory:");

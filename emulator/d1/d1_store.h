@@ -65,6 +65,9 @@ struct D1RunOptions {
   core::Status failure;
 };
 
+// Process-wide SQLite settings, applied before the first connection opens (idempotent).
+void ConfigureSqliteOnce();
+
 class D1Store {
  public:
   // Opens (creating if needed) the database. `clock` is what SQL's 'now' reads; `random` seeds
