@@ -53,25 +53,32 @@ bool FaultInjector::Decide(Fault fault, std::string_view site) {
   if (!active_[index]) return false;
   auto& counters = decisions_[index];
   auto it = counters.find(site);
-  if (it == counters.end()) it = counters.emplace(std::string(site), 0).first;
-  const std::int64_t n = ++it->second;
+  if (it == counters.end()) it = counters.emplace(std::string(site), SiteDecisions{}).first;
+  const std::int64_t n = ++it->second.count;
+  const bool fires = DrawDecision(fault, site, n);
+  if (fires) it->second.last_fired = n;
+  return fires;
+}
+
+bool FaultInjector::DrawDecision(Fault fault, std::string_view site, std::int64_t n) {
+  const auto index = static_cast<std::size_t>(fault);
+  // The rule's draw is taken even when a forced decision settles it, so that a forced replay
+  // consumes the fault's stream as the original run did (and draws the same magnitudes).
+  bool drawn = false;
+  const auto& rule = plan_.rule(fault);
+  if (rule && !(rule->max_firings && fired_[index] >= *rule->max_firings)) {
+    bool inside = rule->windows.empty();
+    const core::Instant now = clock_.Now();
+    for (const auto& window : rule->windows) {
+      inside = inside || (now >= window.from && now < window.until);
+    }
+    drawn = inside && streams_[index].Chance(rule->probability);
+  }
   if (!plan_.forced().empty() &&
       plan_.forced().count(ForcedDecision{fault, std::string(site), n}) > 0) {
     return true;
   }
-  if (plan_.forced_only()) return false;
-  const auto& rule = plan_.rule(fault);
-  if (!rule) return false;
-  if (rule->max_firings && fired_[index] >= *rule->max_firings) return false;
-  if (!rule->windows.empty()) {
-    const core::Instant now = clock_.Now();
-    bool inside = false;
-    for (const auto& window : rule->windows) {
-      inside = inside || (now >= window.from && now < window.until);
-    }
-    if (!inside) return false;
-  }
-  return streams_[index].Chance(rule->probability);
+  return !plan_.forced_only() && drawn;
 }
 
 void FaultInjector::Record(Fault fault, std::string_view site, std::string_view actor) {
@@ -83,14 +90,16 @@ void FaultInjector::Record(Fault fault, std::string_view site, std::string_view 
   key += site;
   ++fired_by_site_[key];
   core::CoverHit(info.cover);
+  const auto& counters = decisions_[index];
+  const auto it = counters.find(site);
+  const std::int64_t n = it == counters.end() ? 0 : it->second.last_fired;
+  fired_decisions_.push_back(ForcedDecision{fault, std::string(site), n});
   if (trace_.enabled()) {
-    const auto& counters = decisions_[index];
-    const auto it = counters.find(site);
     trace_.Emit(actor, core::TraceEvent("fault.fired")
                            .Str("fault", std::string(info.id))
                            .Str("kind", std::string(KindName(info.kind)))
                            .Str("site", std::string(site))
-                           .Int("n", it == counters.end() ? 0 : it->second));
+                           .Int("n", n));
   }
 }
 

@@ -100,15 +100,25 @@ class FaultInjector {
   std::map<std::string, std::int64_t> FiredById() const;
   // "Q3@queue.ack" -> firings: which fault sites fired how often.
   const std::map<std::string, std::int64_t>& FiredBySite() const { return fired_by_site_; }
+  // Every firing as the decision that made it, in order: forcing exactly these (forced_only)
+  // replays the run's faults; `explore --shrink` minimizes this list.
+  const std::vector<ForcedDecision>& FiredDecisions() const { return fired_decisions_; }
 
  private:
+  bool DrawDecision(Fault fault, std::string_view site, std::int64_t n);
+
   FaultPlan plan_;
   core::TraceSink& trace_;
   const core::Clock& clock_;
   std::array<bool, kFaultCount> active_{};
   std::vector<core::Random> streams_;
   std::array<std::int64_t, kFaultCount> fired_{};
-  std::array<std::map<std::string, std::int64_t, std::less<>>, kFaultCount> decisions_;
+  struct SiteDecisions {
+    std::int64_t count = 0;       // Decisions drawn at the site.
+    std::int64_t last_fired = 0;  // The latest one that fired (what Record() records).
+  };
+  std::array<std::map<std::string, SiteDecisions, std::less<>>, kFaultCount> decisions_;
+  std::vector<ForcedDecision> fired_decisions_;
   std::map<std::string, std::int64_t> fired_by_site_;
 };
 

@@ -230,6 +230,53 @@ TEST(FaultPlan, ForcedDecisionFiresExactlyTheNthDecisionAtItsSite) {
   }
 }
 
+// What `explore --shrink` relies on: forcing exactly the firings of a run (forced_only, over
+// the same rules) fires them again, and the fault's stream is drawn as in the original run, so
+// the magnitudes drawn after each firing are the same.
+TEST(FaultPlan, ForcingTheFiredDecisionsReplaysTheSameFiringsAndDraws) {
+  FaultPlan plan(Profile::kStrict);
+  FaultRule often = Always();
+  often.probability = 0.3;
+  plan.Set(Fault::kQ3DuplicateDelivery, often);
+  plan.Set(Fault::kD1RetryableError, often);
+  auto play = [](FaultInjector& injector) {
+    std::vector<std::int64_t> draws;
+    for (int i = 0; i < 40; ++i) {
+      const char* site = i % 3 == 0 ? "queue.ack" : "queue.deliver";
+      if (injector.Fire(Fault::kQ3DuplicateDelivery, site)) {
+        draws.push_back(injector.RandomFor(Fault::kQ3DuplicateDelivery).Range(0, 1'000'000));
+      }
+      (void)injector.Fire(Fault::kD1RetryableError, "d1.run");
+    }
+    return draws;
+  };
+  Harness original{plan, 7};
+  const std::vector<std::int64_t> draws = play(original.injector);
+  const std::vector<ForcedDecision> fired = original.injector.FiredDecisions();
+  ASSERT_GT(draws.size(), 3u);
+  ASSERT_EQ(fired.size(), static_cast<std::size_t>(original.injector.total_fired()));
+
+  // Keep only the Q3 firings: the D1 ones must not fire, the Q3 ones must, with the same draws.
+  FaultPlan replay = plan;
+  for (const auto& d : fired) {
+    if (d.fault == Fault::kQ3DuplicateDelivery) replay.Force(d);
+  }
+  replay.set_forced_only(true);
+  Harness again{replay, 7};
+  EXPECT_EQ(play(again.injector), draws);
+  EXPECT_EQ(again.injector.fired(Fault::kD1RetryableError), 0);
+  EXPECT_EQ(again.injector.fired(Fault::kQ3DuplicateDelivery),
+            original.injector.fired(Fault::kQ3DuplicateDelivery));
+
+  // Dropping one firing drops exactly that one.
+  FaultPlan fewer(plan);
+  for (std::size_t i = 1; i < fired.size(); ++i) fewer.Force(fired[i]);
+  fewer.set_forced_only(true);
+  Harness less{fewer, 7};
+  (void)play(less.injector);
+  EXPECT_EQ(less.injector.total_fired(), original.injector.total_fired() - 1);
+}
+
 TEST(FaultPlan, ForcedDecisionFiresDespiteZeroProbability) {
   FaultPlan plan(Profile::kStrict);
   plan.Force(ForcedDecision{Fault::kT3BackwardStep, "clock.step", 2});
