@@ -6,6 +6,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -17,6 +19,7 @@
 
 #include "emulator/harness/runner.h"
 #include "emulator/harness/scenario.h"
+#include "emulator/harness/shrink.h"
 
 namespace cfemu::emulator {
 
@@ -47,9 +50,11 @@ std::string FirstFailure(const Json& report) {
   return std::string();
 }
 
-SeedOutcome Explore(const Scenario& scenario, std::uint64_t seed) {
+SeedOutcome Explore(const Scenario& scenario, std::uint64_t seed,
+                    engine::EngineConfig::BrokenRule broken_rule) {
   ScenarioRunOptions options;
   options.seed = seed;
+  options.broken_rule = broken_rule;
   const Json first = RunScenario(scenario, options);
   const Json second = RunScenario(scenario, options);
   SeedOutcome out;
@@ -78,6 +83,73 @@ void DrawProgress(std::uint64_t done, std::uint64_t total, std::uint64_t failing
   std::fflush(stderr);
 }
 
+// Shrinks up to three failing seeds (not the nondeterministic ones: their failure is the
+// mismatch itself) and writes each minimal schedule as a --faults plan.
+Json ShrinkFailures(const Scenario& scenario, const ExploreOptions& options,
+                    engine::EngineConfig::BrokenRule broken, const std::string& broken_flag,
+                    const std::vector<SeedOutcome>& outcomes, bool progress) {
+  Json out = Json::array();
+  for (const auto& o : outcomes) {
+    if (o.ok || !o.replayed) continue;
+    if (out.size() == 3) break;
+    ShrinkOptions shrink;
+    shrink.seed = o.seed;
+    shrink.broken_rule = broken;
+    if (progress) {
+      shrink.progress = [seed = o.seed](int runs, std::size_t size) {
+        std::fprintf(stderr, "\rshrinking seed %llu: %d runs, %zu fault decisions ",
+                     static_cast<unsigned long long>(seed), runs, size);
+        std::fflush(stderr);
+      };
+    }
+    const ShrinkResult result = ShrinkFailure(scenario, shrink);
+    if (progress) std::fprintf(stderr, "\n");
+    Json entry = {{"seed", o.seed},
+                  {"failure", result.failure},
+                  {"reproduced", result.reproduced},
+                  {"original_faults", result.original.size()},
+                  {"minimal_faults", result.minimal.size()},
+                  {"runs", result.runs},
+                  {"exhausted", result.exhausted},
+                  {"plan", ForcedPlanJson(scenario, result.minimal)}};
+    if (result.reproduced) {
+      const std::filesystem::path file =
+          std::filesystem::path(options.shrink_dir) /
+          (scenario.name + "-seed" + std::to_string(o.seed) + ".faults.json");
+      std::error_code ignored;
+      std::filesystem::create_directories(options.shrink_dir, ignored);
+      std::ofstream written(file, std::ios::out | std::ios::trunc);
+      written << entry["plan"].dump(2) << "\n";
+      entry["file"] = written ? file.string() : std::string();
+      entry["replay"] = "cfemu run " + options.scenario + " --seed " + std::to_string(o.seed) +
+                        " --faults " + file.string() + broken_flag;
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+void PrintShrunk(const Json& s) {
+  std::cout << "  SHRUNK seed " << s["seed"] << " (" << s["failure"].get<std::string>() << "): ";
+  if (!s["reproduced"].get<bool>()) {
+    std::cout << "forcing its " << s["original_faults"]
+              << " fault firings alone does not reproduce the failure; replay it by seed\n";
+    return;
+  }
+  std::cout << s["original_faults"] << " fault firings -> " << s["minimal_faults"] << " in "
+            << s["runs"] << " runs" << (s["exhausted"].get<bool>() ? " (run budget spent)" : "")
+            << "\n";
+  for (const auto& d : s["plan"]["forced"]) {
+    std::cout << "       " << d["fault"].get<std::string>() << " at "
+              << d["site"].get<std::string>() << " (decision " << d["n"] << ")\n";
+  }
+  if (s.value("file", std::string()).empty()) {
+    std::cout << "       (the plan could not be written)\n";
+  } else {
+    std::cout << "       replay: " << s["replay"].get<std::string>() << "\n";
+  }
+}
+
 }  // namespace
 
 int RunExploreCommand(const ExploreOptions& options) {
@@ -90,6 +162,15 @@ int RunExploreCommand(const ExploreOptions& options) {
     std::fprintf(stderr, "cfemu explore: --seeds must be at least 1 and --jobs 1 to 256\n");
     return 2;
   }
+  const auto broken = BrokenRuleFromName(options.broken_rule);
+  if (!broken) {
+    std::fprintf(stderr, "cfemu explore: --break: unknown rule '%s'\n",
+                 options.broken_rule.c_str());
+    return 2;
+  }
+  const std::string broken_flag = *broken == engine::EngineConfig::BrokenRule::kNone
+                                      ? std::string()
+                                      : " --break " + options.broken_rule;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -104,7 +185,7 @@ int RunExploreCommand(const ExploreOptions& options) {
     while (true) {
       const std::uint64_t index = next.fetch_add(1);
       if (index >= options.seeds) return;
-      outcomes[index] = Explore(*scenario, options.from + index);
+      outcomes[index] = Explore(*scenario, options.from + index, *broken);
       const std::lock_guard<std::mutex> lock(mutex);
       ++done;
       if (!outcomes[index].ok) ++failing;
@@ -125,11 +206,15 @@ int RunExploreCommand(const ExploreOptions& options) {
     for (const auto& [site, n] : o.fault_sites) coverage[site] += n;
     if (!o.replayed) ++nondeterministic;
     if (o.ok) continue;
-    failures.push_back(
-        {{"seed", o.seed},
-         {"failure", o.first_failure},
-         {"trace_hash", o.trace_hash},
-         {"replay", "cfemu run " + options.scenario + " --seed " + std::to_string(o.seed)}});
+    failures.push_back({{"seed", o.seed},
+                        {"failure", o.first_failure},
+                        {"trace_hash", o.trace_hash},
+                        {"replay", "cfemu run " + options.scenario + " --seed " +
+                                       std::to_string(o.seed) + broken_flag}});
+  }
+  Json shrunk = Json::array();
+  if (options.shrink) {
+    shrunk = ShrinkFailures(*scenario, options, *broken, broken_flag, outcomes, progress);
   }
   const Json summary = {{"scenario", scenario->name},
                         {"seeds", {{"from", options.from}, {"count", options.seeds}}},
@@ -141,6 +226,7 @@ int RunExploreCommand(const ExploreOptions& options) {
                         {"nondeterministic", nondeterministic},
                         {"failures", failures},
                         {"fault_coverage", coverage},
+                        {"shrunk", shrunk},
                         {"ok", failures.empty()}};
   if (options.json) {
     std::cout << summary.dump() << "\n";
@@ -157,6 +243,7 @@ int RunExploreCommand(const ExploreOptions& options) {
       std::cout << "  FAIL seed " << f["seed"] << ": " << f["failure"].get<std::string>()
                 << "\n       replay: " << f["replay"].get<std::string>() << "\n";
     }
+    for (const auto& s : shrunk) PrintShrunk(s);
   }
   return failures.empty() ? 0 : 1;
 }

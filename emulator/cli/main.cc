@@ -59,6 +59,11 @@ int main(int argc, char** argv) {
                       "Fault plan file (JSON) replacing the scenario's own plan");
   run_cmd->add_option("--trace", run.trace, "Write the trace (JSONL) to this file");
   run_cmd->add_flag("--json", run.json, "Print one JSON object on stdout");
+  run_cmd
+      ->add_option("--break", run.broken_rule,
+                   "Run with a deliberately broken engine rule, to see the checkers catch it: "
+                   "no-fencing (a finish ignores its lease token)")
+      ->check(CLI::IsMember({"none", "no-fencing"}));
   run_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
@@ -76,6 +81,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   explore_cmd->add_flag("--json", explore.json, "Print one JSON object on stdout");
+  explore_cmd->add_flag("--shrink", explore.shrink,
+                        "Shrink each failing seed (up to 3) to its smallest fault schedule that "
+                        "still violates the same invariant, written as a --faults plan");
+  explore_cmd
+      ->add_option("--shrink-dir", explore.shrink_dir,
+                   "Where --shrink writes SCENARIO-seedN.faults.json")
+      ->capture_default_str();
+  explore_cmd
+      ->add_option("--break", explore.broken_rule,
+                   "Run with a deliberately broken engine rule: no-fencing")
+      ->check(CLI::IsMember({"none", "no-fencing"}));
   explore_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 

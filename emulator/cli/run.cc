@@ -16,6 +16,13 @@ int RunParsedScenario(const Scenario& scenario, const RunCommandOptions& options
                       const std::string& command, std::optional<std::string> replay) {
   ScenarioRunOptions run;
   run.seed = options.seed;
+  const auto broken = BrokenRuleFromName(options.broken_rule);
+  if (!broken) {
+    std::fprintf(stderr, "%s: --break: unknown rule '%s' (expected none or no-fencing)\n",
+                 command.c_str(), options.broken_rule.c_str());
+    return 2;
+  }
+  run.broken_rule = *broken;
   if (!options.faults.empty()) {
     std::ifstream in(options.faults);
     std::stringstream text;

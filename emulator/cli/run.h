@@ -1,4 +1,5 @@
-// `cfemu run SCENARIO.json [--seed N] [--faults PLAN.json] [--trace FILE.jsonl] [--json]`: runs
+// `cfemu run SCENARIO.json [--seed N] [--faults PLAN.json] [--trace FILE.jsonl] [--json]
+// [--break RULE]`: runs
 // one scenario at one seed on virtual time and prints its report (DESIGN.md, "The command
 // line"). Exit codes: 0 every required invariant and expectation held, 1 one did not (the
 // report prints the replay command), 2 bad input.
@@ -18,6 +19,7 @@ struct RunCommandOptions {
   std::string faults;  // A fault plan file; empty: the scenario's own plan.
   std::string trace;   // JSONL trace file; empty: none.
   bool json = false;
+  std::string broken_rule = "none";  // `--break`: see BrokenRuleFromName.
 };
 
 int RunScenarioCommand(const RunCommandOptions& options);

@@ -73,6 +73,7 @@ Task<Result<Json>> Process(const Scenario* scenario, std::shared_ptr<Ledger> led
 struct Run {
   Run(const Scenario& scenario, Simulator& sim) : scenario(scenario), sim(sim) {}
   const Scenario& scenario;
+  engine::EngineConfig engine_config;
   Simulator& sim;
   platform::DurableObjectRegistry registry;
   std::shared_ptr<Ledger> ledger = std::make_shared<Ledger>();
@@ -122,7 +123,7 @@ Status Build(Run& run) {
   const Scenario* scenario = &s;
   std::shared_ptr<Ledger> ledger = run.ledger;
   engine::Consumer consumer(
-      bindings, engine::EngineConfig(),
+      bindings, run.engine_config,
       [scenario, ledger](JobContext& ctx) { return Process(scenario, ledger, ctx); },
       consumer_options, root.Fork("consumer"));
   engine::DeadLetterConsumer dead_letters(bindings, engine::EngineConfig(),
@@ -408,10 +409,29 @@ std::string ReplayCommand(const Scenario& s, const ScenarioRunOptions& options) 
   std::string command =
       "cfemu run " + s.origin.string() + " --seed " + std::to_string(options.seed);
   if (!options.faults_file.empty()) command += " --faults " + options.faults_file;
+  if (options.broken_rule != engine::EngineConfig::BrokenRule::kNone) {
+    command += " --break " + BrokenRuleName(options.broken_rule);
+  }
   return command;
 }
 
 }  // namespace
+
+std::optional<engine::EngineConfig::BrokenRule> BrokenRuleFromName(std::string_view name) {
+  if (name == "none") return engine::EngineConfig::BrokenRule::kNone;
+  if (name == "no-fencing") return engine::EngineConfig::BrokenRule::kNoFencing;
+  return std::nullopt;
+}
+
+std::string BrokenRuleName(engine::EngineConfig::BrokenRule rule) {
+  switch (rule) {
+    case engine::EngineConfig::BrokenRule::kNone:
+      return "none";
+    case engine::EngineConfig::BrokenRule::kNoFencing:
+      return "no-fencing";
+  }
+  return "none";
+}
 
 FaultPlan ScenarioFaultPlan(const Scenario& scenario, std::uint64_t seed) {
   core::Random random(seed);
@@ -436,7 +456,12 @@ Json RunScenario(const Scenario& scenario, const ScenarioRunOptions& options) {
   SimulatorOptions sim_options;
   sim_options.profile = scenario.profile;
   FaultPlan plan = options.faults ? *options.faults : ScenarioFaultPlan(scenario, options.seed);
-  if (options.faults) {  // A replayed plan heals at duration_s like the scenario's own.
+  if (options.faults && options.faults->forced_only()) {
+    // The scenario's rules draw as in the original run; only the forced decisions fire.
+    plan = ScenarioFaultPlan(scenario, options.seed);
+    for (const auto& decision : options.faults->forced()) plan.Force(decision);
+    plan.set_forced_only(true);
+  } else if (options.faults) {  // A replayed plan heals at duration_s like the scenario's own.
     for (const auto& info : AllFaults()) {
       auto rule = plan.rule(info.fault);
       if (!rule || !rule->windows.empty()) continue;
@@ -452,6 +477,7 @@ Json RunScenario(const Scenario& scenario, const ScenarioRunOptions& options) {
   Json report;
   {
     Run run(scenario, sim);
+    run.engine_config.broken_rule = options.broken_rule;
     for (const auto& [name, config] : scenario.queues) run.checker.SetQueueConfig(name, config);
     sim.trace().AddObserver([&run](const core::TraceRecord& r) { run.checker.Observe(r); });
     Status outcome = Build(run);
@@ -510,6 +536,10 @@ Json RunScenario(const Scenario& scenario, const ScenarioRunOptions& options) {
              {"checks", checks},
              {"ok", all_ok},
              {"replay", ReplayCommand(scenario, options)}};
+    if (options.broken_rule != engine::EngineConfig::BrokenRule::kNone) {
+      report["broken_rule"] = BrokenRuleName(options.broken_rule);
+    }
+    if (options.fired != nullptr) *options.fired = sim.faults().FiredDecisions();
     run.queues.clear();
     run.engine.reset();
     run.world.reset();

@@ -9,11 +9,14 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "emulator/harness/scenario.h"
 #include "emulator/sim/fault_plan.h"
+#include "src/engine/engine_context.h"
 
 namespace cfemu::emulator {
 
@@ -23,7 +26,15 @@ struct ScenarioRunOptions {
   std::optional<FaultPlan> faults;
   std::string faults_file;        // For the replay command.
   std::ostream* trace = nullptr;  // The trace as JSONL, when set.
+  // A deliberately broken engine rule (`--break`), to show that the checkers catch it.
+  engine::EngineConfig::BrokenRule broken_rule = engine::EngineConfig::BrokenRule::kNone;
+  // When set, receives every fault decision that fired, in order (what `--shrink` minimizes).
+  std::vector<ForcedDecision>* fired = nullptr;
 };
+
+// "no-fencing" <-> BrokenRule::kNoFencing; nullopt for an unknown name.
+std::optional<engine::EngineConfig::BrokenRule> BrokenRuleFromName(std::string_view name);
+std::string BrokenRuleName(engine::EngineConfig::BrokenRule rule);
 
 // The run report: scenario, purpose, seed, profile, build, trace_format, trace_hash,
 // trace_events, virtual_duration_ms, jobs (counts by state), by_name, messages, faults_fired,
@@ -32,7 +43,9 @@ struct ScenarioRunOptions {
 nlohmann::json RunScenario(const Scenario& scenario, const ScenarioRunOptions& options);
 
 // The fault plan a scenario runs with at `seed` (profile or swarm, the scenario's rules, every
-// rule limited to [0, duration_s) unless it names its own windows).
+// rule limited to [0, duration_s) unless it names its own windows). A forced-only plan given in
+// ScenarioRunOptions::faults keeps these rules for its draws (so drawn magnitudes replay) and
+// fires exactly its forced decisions.
 FaultPlan ScenarioFaultPlan(const Scenario& scenario, std::uint64_t seed);
 
 // Human-readable form of a report.

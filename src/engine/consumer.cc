@@ -271,6 +271,7 @@ Task<std::optional<std::vector<std::unique_ptr<JobRun>>>> ProbeClaims(
     run->invocation = inv.get();
     run->job = JobFromRow(row);
     run->token = run->job.gen;
+    run->fence = run->token;
     run->config = config;
     run->last_flush = now;
     runs.push_back(std::move(run));
@@ -399,6 +400,7 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vect
         run->invocation = inv.get();
         run->job = std::move(job->second);
         run->token = a.token;
+        run->fence = run->token;
         run->config = config;
         run->last_flush = now;
         claimed.erase(job);

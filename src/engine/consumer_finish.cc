@@ -223,6 +223,15 @@ Task<void> ProcessJob(Invocation& inv, JobRun& run, FinishCommitter& committer) 
                          .First(std::string("discarded"));
     if (discarded.ok() && sql::Int(*discarded) != 0) run.discarded = true;
   }
+  if (inv.context->config.broken_rule == EngineConfig::BrokenRule::kNoFencing) {
+    // The deliberately broken rule: finish whatever run holds the row now.
+    auto current =
+        co_await inv.context->db
+            ->Prepare("SELECT gen FROM cfq_jobs WHERE queue = ? AND id = ? AND state = ?")
+            .Bind(run.job.queue_name, run.job.id, std::string("active"))
+            .First(std::string("gen"));
+    if (current.ok() && !sql::IsNull(*current)) run.fence = sql::Int(*current);
+  }
   DecideFinish(inv, run, result, inv.context->NowMs());
   co_await committer.Submit(run);
 }
@@ -255,7 +264,7 @@ bool IsPlainCompletion(const JobRun& run) {
 std::size_t AppendOne(sql::Batch& batch, JobRun& run, std::int64_t now, store::FlowEffects& flow,
                       Placement& placement) {
   const Job& job = run.job;
-  const store::Guard pre(job.queue_name, job.id, JobState::kActive, run.token);
+  const store::Guard pre(job.queue_name, job.id, JobState::kActive, run.fence);
   store::Buffered buffered = run.buffered;
   buffered.keep_logs = KeepLogsOf(job);
   switch (run.kind) {
@@ -264,7 +273,7 @@ std::size_t AppendOne(sql::Batch& batch, JobRun& run, std::int64_t now, store::F
       completion.result_json = run.result_json;
       completion.keep = KeepPolicyOf(OptionsOf(job).remove_on_complete);
       completion.buffered = std::move(buffered);
-      const auto indexes = store::AppendCompletion(batch, job, run.token, completion, now);
+      const auto indexes = store::AppendCompletion(batch, job, run.fence, completion, now);
       flow = indexes.flow;
       return indexes.cas;
     }
@@ -325,7 +334,7 @@ BuiltFinish BuildFinishes(sql::Batch& batch, const std::vector<JobRun*>& group, 
   }
   for (const auto& [key, members] : plain) {
     std::vector<store::PlainCompletion> jobs;
-    for (std::size_t i : members) jobs.push_back({group[i]->job.id, group[i]->token});
+    for (std::size_t i : members) jobs.push_back({group[i]->job.id, group[i]->fence});
     KeepPolicy keep;
     keep.remove = std::get<1>(key);
     keep.age_s = std::get<2>(key);
@@ -369,18 +378,18 @@ Landing LandingOf(const JobRun& run, const std::optional<Job>& row) {
         (run.kind == FinishKind::kFail && KeepPolicyOf(options.remove_on_fail).remove);
     return removed ? Landing::kApplied : Landing::kLost;
   }
-  if (row->state == JobState::kActive && row->gen == run.token) return Landing::kPending;
+  if (row->state == JobState::kActive && row->gen == run.fence) return Landing::kPending;
   switch (run.kind) {
     case FinishKind::kComplete:
-      return row->state == JobState::kCompleted && row->gen == run.token ? Landing::kApplied
+      return row->state == JobState::kCompleted && row->gen == run.fence ? Landing::kApplied
                                                                          : Landing::kLost;
     case FinishKind::kFail:
-      return row->state == JobState::kFailed && row->gen == run.token + 1 ? Landing::kApplied
+      return row->state == JobState::kFailed && row->gen == run.fence + 1 ? Landing::kApplied
                                                                           : Landing::kLost;
     case FinishKind::kRetry:
     case FinishKind::kDelay: {
       const std::int32_t made = run.job.attempts_made + (run.kind == FinishKind::kRetry ? 1 : 0);
-      const bool ours = IsDispatchable(row->state) && row->gen == run.token + 1 &&
+      const bool ours = IsDispatchable(row->state) && row->gen == run.fence + 1 &&
                         row->attempts_made == made &&
                         row->stalled_counter == run.job.stalled_counter;
       return ours ? Landing::kApplied : Landing::kLost;
@@ -479,7 +488,7 @@ Task<void> FinishCommitter::Flush(std::vector<JobRun*> group) {
           const Placement& p = built.placements[i];
           if (p.dispatch_at) {
             post.Send(
-                Envelope{queue, run.job.id, run.token + 1, p.available_at, run.job.group_key});
+                Envelope{queue, run.job.id, run.fence + 1, p.available_at, run.job.group_key});
           } else if (p.needs_dispatcher) {
             post.Kick(queue, p.available_at);
           }

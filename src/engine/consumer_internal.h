@@ -58,6 +58,8 @@ struct JobRun {
   Invocation* invocation = nullptr;
   Job job;  // The claimed row (state active, gen = token).
   std::int64_t token = 0;
+  // The gen the finish's guards require: the token, except under BrokenRule::kNoFencing.
+  std::int64_t fence = 0;
   QueueConfig config;
   AbortSignal signal;
   store::Buffered buffered;

@@ -49,6 +49,11 @@ struct EngineConfig {
   // KV is eventually consistent: for up to 60 s after removeDeduplicationKey or obliterate, a
   // stale entry may still deduplicate (and records no `deduplicated` event).
   bool kv_throttle_cache = false;
+  // For checking the checkers only (`cfemu run --break`): a deliberately broken engine rule.
+  // kNoFencing drops the fencing guard of finishes: a run whose lease was lost finishes the row
+  // under the newer run's gen, which INV-06 must catch.
+  enum class BrokenRule { kNone, kNoFencing };
+  BrokenRule broken_rule = BrokenRule::kNone;
 };
 
 struct ConsumerState;
