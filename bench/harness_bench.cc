@@ -64,10 +64,7 @@ void BM_ScenarioProductionDaySpeed(benchmark::State& state) {
   state.counters["virtual_s_per_wall_s"] =
       benchmark::Counter(virtual_seconds, benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_ScenarioProductionDaySpeed)
-    ->Unit(benchmark::kSecond)
-    ->Iterations(3)
-    ->UseRealTime();
+BENCHMARK(BM_ScenarioProductionDaySpeed)->Unit(benchmark::kSecond)->Iterations(3)->UseRealTime();
 
 void BM_ScenarioSeedsPerMinute(benchmark::State& state) {
   const Scenario scenario = SmallScenario();

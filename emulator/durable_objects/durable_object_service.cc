@@ -37,6 +37,10 @@ class StubImpl final : public platform::DurableObjectStub {
   const ActorScope& caller_;
   DurableObjectId id_;
   LatencyModel::Site latency_;
+  Task<Status> NetworkBefore();
+  Task<Status> NetworkAfter();
+  Task<Status> NetworkDelay(const char* site);
+
   bool broken_ = false;
   std::shared_ptr<core::Event> last_admitted_;
 };
@@ -68,6 +72,7 @@ Task<Status> StubImpl::Invoke(std::function<Task<Status>(platform::DurableObject
   const core::Duration latency = host.latency().Draw(latency_);
   if (latency > core::Duration::Zero()) CFEMU_CO_RETURN_IF_ERROR(co_await caller_.Sleep(latency));
   FaultInjector& faults = host.faults();
+  CFEMU_CO_RETURN_IF_ERROR(co_await NetworkBefore());
   if (faults.Enabled(Fault::kO2ResetMidRequest) &&
       faults.Fire(Fault::kO2ResetMidRequest, "do.call.before", caller_.actor())) {
     broken_ = true;
@@ -92,7 +97,57 @@ Task<Status> StubImpl::Invoke(std::function<Task<Status>(platform::DurableObject
     broken_ = true;
     co_return Status::Indeterminate("Network connection lost.");
   }
+  co_return co_await NetworkAfter();
+}
+
+// The network between the caller and the object (faults N1-N3): a partition that starts now
+// or is still on, and a delay with a rare huge tail (so replies of concurrent calls reorder).
+Task<Status> StubImpl::NetworkBefore() {
+  Host& host = service_.host();
+  FaultInjector& faults = host.faults();
+  const core::Instant now = host.clock().Now();
+  if (faults.Enabled(Fault::kN1Partition) &&
+      faults.Fire(Fault::kN1Partition, "rpc.partition", caller_.actor())) {
+    core::Random& random = faults.RandomFor(Fault::kN1Partition);
+    const auto seconds = static_cast<std::int64_t>(static_cast<double>(random.Range(1, 60)) *
+                                                   faults.Intensity(Fault::kN1Partition));
+    service_.Partition(caller_.actor(), now + core::Seconds(std::max<std::int64_t>(1, seconds)));
+  }
+  if (const auto until = service_.PartitionedUntil(caller_.actor()); until && *until > now) {
+    broken_ = true;
+    // Half the calls during a partition fail at once, the others hang until it heals.
+    if (faults.RandomFor(Fault::kN1Partition).Chance(0.5)) {
+      CFEMU_CO_RETURN_IF_ERROR(co_await caller_.Sleep(*until - now));
+    }
+    co_return Status::Unavailable("Network connection lost.");
+  }
+  co_return co_await NetworkDelay("rpc.request");
+}
+
+Task<Status> StubImpl::NetworkAfter() {
+  FaultInjector& faults = service_.host().faults();
+  CFEMU_CO_RETURN_IF_ERROR(co_await NetworkDelay("rpc.reply"));
+  if (faults.Enabled(Fault::kN2ReplyLost) &&
+      faults.Fire(Fault::kN2ReplyLost, "rpc.reply", caller_.actor())) {
+    broken_ = true;  // Applied, but the caller never hears so.
+    co_return Status::Indeterminate("Network connection lost.");
+  }
   co_return Status::Ok();
+}
+
+Task<Status> StubImpl::NetworkDelay(const char* site) {
+  FaultInjector& faults = service_.host().faults();
+  if (!faults.Enabled(Fault::kN3DelayReorder) ||
+      !faults.Fire(Fault::kN3DelayReorder, site, caller_.actor())) {
+    co_return Status::Ok();
+  }
+  // Pareto from 50 ms with alpha 1.1: mostly tens of milliseconds, rarely minutes.
+  core::Random& random = faults.RandomFor(Fault::kN3DelayReorder);
+  const core::Duration delay =
+      random.Pareto(core::Milliseconds(50), 1.1, core::Minutes(5)) *
+      std::max<std::int64_t>(1,
+                             static_cast<std::int64_t>(faults.Intensity(Fault::kN3DelayReorder)));
+  co_return co_await caller_.Sleep(delay);
 }
 
 class NamespaceImpl final : public platform::DurableObjectNamespace {
@@ -118,6 +173,21 @@ class NamespaceImpl final : public platform::DurableObjectNamespace {
 };
 
 }  // namespace
+
+std::optional<core::Instant> DurableObjectService::PartitionedUntil(std::string_view actor) const {
+  const auto it = partitions_.find(actor);
+  if (it == partitions_.end()) return std::nullopt;
+  return it->second;
+}
+
+void DurableObjectService::Partition(std::string_view actor, core::Instant until) {
+  auto it = partitions_.find(actor);
+  if (it == partitions_.end()) {
+    partitions_.emplace(std::string(actor), until);
+  } else {
+    it->second = std::max(it->second, until);
+  }
+}
 
 // ---- The service ---------------------------------------------------------------------------
 

@@ -98,6 +98,9 @@ class DurableObjectService {
       platform::DurableObjectId id, std::string kind,
       std::function<core::Task<core::Status>(platform::DurableObject&)> body,
       std::function<void()> admitted);
+  // N1: until when `actor` is partitioned from this namespace's objects (none: not at all).
+  std::optional<core::Instant> PartitionedUntil(std::string_view actor) const;
+  void Partition(std::string_view actor, core::Instant until);
   // Alarm operations of one object (through its storage).
   core::Result<std::optional<core::Instant>> GetAlarm(ObjectInstance& instance);
   core::Status SetAlarm(ObjectInstance& instance, std::optional<core::Instant> at);
@@ -107,7 +110,7 @@ class DurableObjectService {
   core::Status RestorePersistedAlarms();
   void ScheduleAlarm(const std::string& id, core::Instant at);
   core::Task<void> AlarmTimer(std::string id, core::Instant at, std::uint64_t generation,
-                             core::CancelToken timer);
+                              core::CancelToken timer);
   core::Task<void> RunAlarm(std::string id);
 
   struct AlarmState {
@@ -123,6 +126,7 @@ class DurableObjectService {
   };
 
   Host& host_;
+  std::map<std::string, core::Instant, std::less<>> partitions_;  // N1, by calling actor.
   DurableObjectOptions options_;
   InvocationEnvFactory env_factory_;
   std::string namespace_id_;

@@ -39,7 +39,7 @@ bool Hit(const AttemptRule& rule, int attempt, core::Random& random) {
 }
 
 Task<Result<Json>> Process(const Scenario* scenario, std::shared_ptr<Ledger> ledger,
-                           JobContext& ctx) {
+                           FaultInjector* faults, JobContext& ctx) {
   const ProcessorBehaviour& b = scenario->BehaviourFor(ctx.job().name);
   const int attempt = ctx.attempt();
   core::Random random = ctx.random().Fork(ctx.job().id + "#" + std::to_string(attempt));
@@ -52,6 +52,11 @@ Task<Result<Json>> Process(const Scenario* scenario, std::shared_ptr<Ledger> led
   if (Hit(b.unrecoverable, attempt, random)) co_return Status::Unrecoverable(b.fail_message);
   if (Hit(b.fail, attempt, random)) co_return Status::Unknown(b.fail_message);
   if (b.side_effect) {
+    // N4: the processor's outbound call (its side effect) fails; the attempt fails with it.
+    if (faults->Enabled(Fault::kN4SideEffectFailure) &&
+        faults->Fire(Fault::kN4SideEffectFailure, "processor.fetch", "processor")) {
+      co_return Status::Unavailable("fetch failed: the side effect's request timed out");
+    }
     ++(*ledger)[ctx.job().queue_name + "/" + ctx.job().id];
     if (Hit(b.crash_after_side_effect, attempt, random)) {  // Crash after the effect.
       CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(core::Milliseconds(b.hang_ms)));
@@ -124,7 +129,9 @@ Status Build(Run& run) {
   std::shared_ptr<Ledger> ledger = run.ledger;
   engine::Consumer consumer(
       bindings, run.engine_config,
-      [scenario, ledger](JobContext& ctx) { return Process(scenario, ledger, ctx); },
+      [scenario, ledger, faults = &run.sim.faults()](JobContext& ctx) {
+        return Process(scenario, ledger, faults, ctx);
+      },
       consumer_options, root.Fork("consumer"));
   engine::DeadLetterConsumer dead_letters(bindings, engine::EngineConfig(),
                                           engine::DeadLetterOptions(), root.Fork("dlq"));

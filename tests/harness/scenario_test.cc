@@ -185,6 +185,21 @@ TEST(ScenarioRun, ACrashAfterASideEffectRepeatsTheEffectAndAtLeastOnceAcceptsIt)
   EXPECT_FALSE(report["ok"].get<bool>());
 }
 
+TEST(ScenarioRun, N4AFailedOutboundCallFailsTheAttemptBeforeItsSideEffect) {
+  Json j = Minimal();
+  j["processors"] = Json::parse(R"({"a": {"side_effect": true}})");
+  j["workload"][0]["add"]["opts"] = Json::parse(R"({"attempts": 2})");
+  j["faults"] = Json::parse(R"({"rules": {"N4": {"probability": 1, "max_firings": 2}}})");
+  j["expect"] = Json::parse(R"({"counts": {"completed": 3}, "effects": "once"})");
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const Json report = RunScenario(*s, ScenarioRunOptions());
+  EXPECT_TRUE(report["ok"].get<bool>()) << report.dump(2);
+  EXPECT_EQ(report["fault_sites"]["N4@processor.fetch"], 2);
+  EXPECT_EQ(report["by_name"]["a"]["completed"]["attempts"], 5);  // Two jobs needed a retry.
+  EXPECT_EQ(report["effects"]["effects"], 3);  // A failed call recorded no effect.
+}
+
 TEST(ScenarioRun, TheSameSeedReplaysToTheSameTraceHashAndAnotherSeedDoesNot) {
   Json j = Minimal();
   j["profile"] = "fidelity";
