@@ -26,6 +26,11 @@ class ClockView final : public core::Clock {
   void SetDriftPpm(std::int64_t ppm);
   void SetOffset(core::Duration offset) { offset_ = offset; }
 
+  // A view the clock faults T1-T3 never perturb (Durable Objects': the coordinator measures
+  // leases on its own clock).
+  void set_fault_free(bool fault_free) { fault_free_ = fault_free; }
+  bool fault_free() const { return fault_free_; }
+
   core::Duration offset() const { return offset_; }
   std::int64_t drift_ppm() const { return drift_ppm_; }
   bool is_identity() const { return offset_ == core::Duration::Zero() && drift_ppm_ == 0; }
@@ -35,6 +40,7 @@ class ClockView final : public core::Clock {
   core::Duration offset_ = core::Duration::Zero();
   std::int64_t drift_ppm_ = 0;
   core::Instant anchor_;
+  bool fault_free_ = false;
 };
 
 }  // namespace cfemu::emulator

@@ -28,6 +28,38 @@ ClockView& HostBase::ClockFor(std::string_view actor) {
   return *it->second;
 }
 
+bool HostBase::ClockFaultsEnabled() const {
+  return faults_.Enabled(Fault::kT1ForwardJump) || faults_.Enabled(Fault::kT2Skew) ||
+         faults_.Enabled(Fault::kT3BackwardStep);
+}
+
+void HostBase::PerturbClockViews() {
+  for (auto& [actor, view] : views_) {  // In actor order: deterministic.
+    if (view->fault_free()) continue;
+    if (faults_.Enabled(Fault::kT1ForwardJump) &&
+        faults_.Fire(Fault::kT1ForwardJump, "clock.jump", actor)) {
+      // Up to one lease duration (30 s) or more with intensity.
+      const double scale = faults_.Intensity(Fault::kT1ForwardJump);
+      const auto ms = faults_.RandomFor(Fault::kT1ForwardJump).Range(1'000, 30'000);
+      view->Step(core::Milliseconds(static_cast<std::int64_t>(static_cast<double>(ms) * scale)));
+    }
+    if (faults_.Enabled(Fault::kT2Skew) && faults_.Fire(Fault::kT2Skew, "clock.skew", actor)) {
+      core::Random& random = faults_.RandomFor(Fault::kT2Skew);
+      const double scale = faults_.Intensity(Fault::kT2Skew);
+      view->SetOffset(core::Milliseconds(
+          static_cast<std::int64_t>(static_cast<double>(random.Range(-2'000, 2'000)) * scale)));
+      view->SetDriftPpm(
+          static_cast<std::int64_t>(static_cast<double>(random.Range(-200, 200)) * scale));
+    }
+    if (faults_.Enabled(Fault::kT3BackwardStep) &&
+        faults_.Fire(Fault::kT3BackwardStep, "clock.step", actor)) {
+      const double scale = faults_.Intensity(Fault::kT3BackwardStep);
+      const auto ms = faults_.RandomFor(Fault::kT3BackwardStep).Range(100, 5'000);
+      view->Step(core::Milliseconds(-static_cast<std::int64_t>(static_cast<double>(ms) * scale)));
+    }
+  }
+}
+
 int HostBase::AddIdleCheck(std::function<bool()> is_idle) {
   const int id = next_idle_check_++;
   idle_checks_.emplace(id, std::move(is_idle));

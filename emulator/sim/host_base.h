@@ -42,6 +42,11 @@ class HostBase : public Host {
   bool ServicesIdle() const;
   // co_spawn on `io`; an exception escaping `task` fails the run.
   void SpawnOn(boost::asio::io_context& io, core::Task<void> task);
+  // The clock faults T1-T3, one round: each actor's clock view may jump forward (T1), take on
+  // skew and drift (T2) or step back (T3). Durable Objects run on the true clock (the
+  // coordinator measures leases on it), so no fault here touches them.
+  void PerturbClockViews();
+  bool ClockFaultsEnabled() const;
 
  private:
   const core::Clock& clock_;

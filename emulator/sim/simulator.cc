@@ -28,6 +28,18 @@ Simulator::Simulator(std::uint64_t seed, SimulatorOptions options)
     : HostBase(clock_, seed, options.profile, std::move(options.faults), options.trace),
       ties_(random().Fork("sim/ties")) {
   clock_.now = options.start;
+  if (ClockFaultsEnabled()) Spawn(DriveClockFaults());
+}
+
+// A background round of clock faults every 10 virtual seconds, for as long as the simulator
+// lives (background timers never keep RunUntilIdle busy).
+core::Task<void> Simulator::DriveClockFaults() {
+  while (true) {
+    const Status slept =
+        co_await SleepUntil(now() + core::Seconds(10), TimerKind::kBackground, nullptr);
+    if (!slept.ok()) co_return;
+    PerturbClockViews();
+  }
 }
 
 Simulator::~Simulator() = default;

@@ -86,6 +86,7 @@ class Simulator final : public HostBase {
     std::uint32_t generation;
   };
 
+  core::Task<void> DriveClockFaults();
   void AddTimer(core::Instant t, core::TimerKind kind, core::CancelToken cancel,
                 core::UniqueFunction<void(core::Status)> handler);
   void CancelTimer(std::uint32_t slot, std::uint32_t generation);

@@ -1,9 +1,13 @@
 #include "emulator/sim/clock_view.h"
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 
 #include <gtest/gtest.h>
 
+#include "emulator/sim/fault_plan.h"
+#include "emulator/sim/simulator.h"
 #include "src/core/random.h"
 
 namespace cfemu::emulator {
@@ -137,6 +141,64 @@ TEST(ClockView, AnInstantOnASteppedViewIsReachedEarlierInBaseTime) {
   EXPECT_EQ(view.ToBase(wake), core::kVirtualEpoch + Seconds(50));
   // A relative wait keeps its length: the rate is unchanged.
   EXPECT_EQ(view.ToBase(view.Now() + Seconds(30)), base.Now() + Seconds(30));
+}
+
+}  // namespace
+}  // namespace cfemu::emulator
+
+namespace cfemu::emulator {
+namespace {
+
+std::unique_ptr<Simulator> WithClockFault(Fault fault) {
+  SimulatorOptions options;
+  FaultPlan plan(Profile::kStrict);
+  FaultRule once;
+  once.probability = 1.0;
+  once.max_firings = 1;
+  plan.Set(fault, once);
+  options.faults = plan;
+  return std::make_unique<Simulator>(1, options);
+}
+
+TEST(ClockFaults, T1JumpsAnActorsViewForwardByUpToALease) {
+  auto sim = WithClockFault(Fault::kT1ForwardJump);
+  ClockView& worker = sim->ClockFor("worker");
+  ASSERT_TRUE(sim->RunFor(core::Seconds(11)).ok());  // One round of clock faults ran.
+  EXPECT_EQ(sim->faults().fired(Fault::kT1ForwardJump), 1);
+  EXPECT_GE(worker.Now() - sim->now(), core::Seconds(1));
+  EXPECT_LE(worker.Now() - sim->now(), core::Seconds(30));
+}
+
+TEST(ClockFaults, T3StepsAnActorsViewBack) {
+  auto sim = WithClockFault(Fault::kT3BackwardStep);
+  ClockView& worker = sim->ClockFor("worker");
+  ASSERT_TRUE(sim->RunFor(core::Seconds(11)).ok());
+  EXPECT_LT(worker.Now(), sim->now());
+  EXPECT_GE(worker.Now(), sim->now() - core::Seconds(5));
+}
+
+TEST(ClockFaults, T2GivesAnActorsViewAnOffsetAndADrift) {
+  auto sim = WithClockFault(Fault::kT2Skew);
+  ClockView& worker = sim->ClockFor("worker");
+  ASSERT_TRUE(sim->RunFor(core::Seconds(11)).ok());
+  EXPECT_EQ(sim->faults().fired(Fault::kT2Skew), 1);
+  EXPECT_LE(std::abs(worker.drift_ppm()), 200);
+  EXPECT_LE(std::abs(worker.offset().ms()), 2'000);
+}
+
+TEST(ClockFaults, AFaultFreeViewIsNeverPerturbed) {
+  auto sim = WithClockFault(Fault::kT1ForwardJump);
+  ClockView& coordinator = sim->ClockFor("Coordinator");
+  coordinator.set_fault_free(true);
+  ASSERT_TRUE(sim->RunFor(core::Minutes(5)).ok());
+  EXPECT_EQ(coordinator.Now(), sim->now());
+  EXPECT_EQ(sim->faults().fired(Fault::kT1ForwardJump), 0);
+}
+
+TEST(ClockFaults, WithoutClockFaultsNoDriverRuns) {
+  Simulator sim(1);
+  EXPECT_EQ(sim.pending_timers(), 0u);
+  ASSERT_TRUE(sim.RunUntilIdle().ok());
 }
 
 }  // namespace
