@@ -172,7 +172,8 @@ struct Action {
 };
 
 void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vector<Action>& out) {
-  engine::Queue* queue = &run.queues.at(step.queue);
+  engine::Queue* queue =
+      step.kind == ScenarioStep::Kind::kSend ? nullptr : &run.queues.at(step.queue);
   const std::string where = "workload[" + std::to_string(index) + "]";
   // Each job gets a deterministic jobId unless the step sets one, so that a producer retry
   // after a lost reply finds the job instead of adding it twice (engine-spec §9 row 12).
@@ -241,6 +242,24 @@ void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vect
       out.push_back({step.at_ms, index, [&run, queue, where] {
                        (void)Retried<std::int64_t>(run, where, [&] { return queue->RetryJobs(); });
                      }});
+      return;
+    case ScenarioStep::Kind::kSend:
+      for (int n = 0; n < step.count; ++n) {
+        out.push_back({step.at_ms, index, [&run, step, where] {
+                         platform::Env& env = run.world->EnvFor("producer");
+                         auto producer = env.Queue(step.binding);
+                         if (!producer.ok()) {
+                           run.errors.push_back(where + ": " + producer.status().ToString());
+                           return;
+                         }
+                         (void)Retried<platform::SendResult>(run, where, [&] {
+                           platform::Body body = step.text
+                                                     ? platform::Body(platform::Text{*step.text})
+                                                     : platform::Body(step.data);
+                           return (*producer)->Send(std::move(body));
+                         });
+                       }});
+      }
       return;
     case ScenarioStep::Kind::kPromote:
       out.push_back({step.at_ms, index, [&run, queue, where] {

@@ -221,7 +221,8 @@ ScenarioStep ParseStep(const Json& json, const std::string& path) {
   ScenarioStep step;
   step.at_ms = f.SecondsMs("at_s", 0, 366.0 * 86'400);
   const char* kinds[] = {"add",   "rate",   "flow",         "scheduler",
-                         "pause", "resume", "retry_failed", "promote_delayed"};
+                         "pause", "resume", "retry_failed", "promote_delayed",
+                         "send"};
   std::string kind;
   for (const char* k : kinds) {
     if (!f.Has(k)) continue;
@@ -230,8 +231,8 @@ ScenarioStep ParseStep(const Json& json, const std::string& path) {
   }
   if (kind.empty()) {
     Fail(path,
-         "needs one action: add, rate, flow, scheduler, pause, resume, retry_failed or "
-         "promote_delayed");
+         "needs one action: add, rate, flow, scheduler, pause, resume, retry_failed, "
+         "promote_delayed or send");
   }
   const std::string p = f.Path(kind);
   const Json& body = *f.Get(kind);
@@ -252,6 +253,24 @@ ScenarioStep ParseStep(const Json& json, const std::string& path) {
     return step;
   }
   Fields b(body, p);
+  if (kind == "send") {
+    step.kind = ScenarioStep::Kind::kSend;
+    step.binding = b.String("binding", std::string("JOBS"));
+    step.count = static_cast<int>(b.Int("count", 1, 1, 100'000));
+    const Json* json_body = b.Get("body");
+    const Json* text = b.Get("text");
+    if ((json_body == nullptr) == (text == nullptr)) {
+      Fail(p, "needs exactly one of body (a JSON value) or text (a string)");
+    }
+    if (text != nullptr) {
+      if (!text->is_string()) Fail(b.Path("text"), "expected a string");
+      step.text = text->get<std::string>();
+    } else {
+      step.data = *json_body;
+    }
+    b.Done();
+    return step;
+  }
   step.queue = b.String("queue", std::string("jobs"));
   if (kind == "scheduler") {
     step.kind = ScenarioStep::Kind::kScheduler;

@@ -56,7 +56,17 @@ struct ProcessorBehaviour {
 };
 
 struct ScenarioStep {
-  enum class Kind { kAdd, kRate, kFlow, kScheduler, kPause, kResume, kRetryFailed, kPromote };
+  enum class Kind {
+    kAdd,
+    kRate,
+    kFlow,
+    kScheduler,
+    kPause,
+    kResume,
+    kRetryFailed,
+    kPromote,
+    kSend
+  };
   Kind kind = Kind::kAdd;
   std::int64_t at_ms = 0;
   std::string queue = "jobs";
@@ -72,6 +82,10 @@ struct ScenarioStep {
   std::string scheduler_id;  // kScheduler.
   engine::RepeatOptions repeat;
   engine::JobTemplate job_template;
+  // kSend: `count` raw messages sent to a queue binding, not through the engine (foreign
+  // messages): `data` as a JSON body, or `text` as a text body.
+  std::string binding;
+  std::optional<std::string> text;
 };
 
 struct CountExpectation {

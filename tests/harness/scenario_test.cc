@@ -42,6 +42,22 @@ TEST(ScenarioFormat, AMinimalScenarioParsesWithTheDocumentedDefaults) {
   EXPECT_EQ(s->BehaviourFor("a").min_ms, 1'000);
 }
 
+TEST(ScenarioFormat, ASendStepNeedsABodyOrATextAndDefaultsToTheJobsBinding) {
+  Json j = Minimal();
+  j["workload"].push_back(Json::parse(R"({"at_s": 1, "send": {"count": 2}})"));
+  EXPECT_EQ(ErrorOf(j),
+            "s.json: workload[1].send: needs exactly one of body (a JSON value) or text (a "
+            "string)");
+  j["workload"][1]["send"]["text"] = "not an envelope";
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const ScenarioStep& send = s->workload[1];
+  EXPECT_EQ(send.kind, ScenarioStep::Kind::kSend);
+  EXPECT_EQ(send.binding, "JOBS");
+  EXPECT_EQ(send.count, 2);
+  EXPECT_EQ(send.text, "not an envelope");
+}
+
 TEST(ScenarioFormat, ErrorsNameTheFieldAndWhatWasExpected) {
   Json j = Minimal();
   j["workload"][0]["add"]["count"] = 0;
