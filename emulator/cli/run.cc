@@ -1,5 +1,6 @@
 #include "emulator/cli/run.h"
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -51,7 +52,12 @@ int RunParsedScenario(const Scenario& scenario, const RunCommandOptions& options
     }
     run.trace = &trace;
   }
+  // The wall time is measured here, outside the simulated run it reports on.
+  const auto wall_start = std::chrono::steady_clock::now();
   nlohmann::json report = RunScenario(scenario, run);
+  report["wall_duration_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now() - wall_start)
+                                   .count();
   if (replay) report["replay"] = *replay;
   if (options.json) {
     std::cout << report.dump() << "\n";

@@ -39,8 +39,12 @@ std::string BrokenRuleName(engine::EngineConfig::BrokenRule rule);
 // The run report: scenario, purpose, seed, profile, build, trace_format, trace_hash,
 // trace_events, virtual_duration_ms, jobs (counts by state), by_name, messages, faults_fired,
 // fault_sites, effects, invariants [{id, name, ok, detail, required}], checks [{name, ok,
-// detail}], ok, replay. Never throws; a failure to build the world is a failed check.
+// detail}], ok, replay, and broken_rule when one was set. Never throws; a failure to build the
+// world is a failed check. (`cfemu run` adds wall_duration_ms, measured outside the run.)
 nlohmann::json RunScenario(const Scenario& scenario, const ScenarioRunOptions& options);
+
+// The report's first failing required invariant, else its first failing check; null if none.
+const nlohmann::json* FirstFailedCheck(const nlohmann::json& report);
 
 // The fault plan a scenario runs with at `seed` (profile or swarm, the scenario's rules, every
 // rule limited to [0, duration_s) unless it names its own windows). A forced-only plan given in
