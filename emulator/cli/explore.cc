@@ -37,17 +37,13 @@ struct SeedOutcome {
 };
 
 std::string FirstFailure(const Json& report) {
-  for (const char* group : {"invariants", "checks"}) {
-    for (const auto& c : report[group]) {
-      if (c["ok"].get<bool>() || !c.value("required", true)) continue;
-      std::string line = c.contains("id") ? c["id"].get<std::string>() + " " : "";
-      line += c["name"].get<std::string>();
-      const std::string detail = c["detail"].get<std::string>();
-      if (!detail.empty()) line += ": " + detail.substr(0, 300);
-      return line;
-    }
-  }
-  return std::string();
+  const Json* c = FirstFailedCheck(report);
+  if (c == nullptr) return std::string();
+  std::string line = c->contains("id") ? (*c)["id"].get<std::string>() + " " : "";
+  line += (*c)["name"].get<std::string>();
+  const std::string detail = (*c)["detail"].get<std::string>();
+  if (!detail.empty()) line += ": " + detail.substr(0, 300);
+  return line;
 }
 
 SeedOutcome Explore(const Scenario& scenario, std::uint64_t seed,

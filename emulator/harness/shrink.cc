@@ -108,14 +108,9 @@ Decisions Ddmin(Search& search, Decisions failing) {
 }  // namespace
 
 std::string FailureOf(const Json& report) {
-  for (const char* group : {"invariants", "checks"}) {
-    if (!report.contains(group)) continue;
-    for (const auto& c : report[group]) {
-      if (c["ok"].get<bool>() || !c.value("required", true)) continue;
-      return c.contains("id") ? c["id"].get<std::string>() : c["name"].get<std::string>();
-    }
-  }
-  return std::string();
+  const Json* c = FirstFailedCheck(report);
+  if (c == nullptr) return std::string();
+  return c->contains("id") ? (*c)["id"].get<std::string>() : (*c)["name"].get<std::string>();
 }
 
 ShrinkResult ShrinkFailure(const Scenario& scenario, const ShrinkOptions& options) {
