@@ -16,19 +16,6 @@ using emulator::Profile;
 using emulator::Simulator;
 using emulator::SimulatorOptions;
 
-std::unique_ptr<Simulator> WithFault(Fault fault, std::optional<std::int64_t> max = 1) {
-  SimulatorOptions options;
-  FaultPlan plan(Profile::kStrict);
-  FaultRule rule;
-  rule.probability = 1.0;
-  rule.max_firings = max;
-  plan.Set(fault, rule);
-  options.faults = plan;
-  auto sim = std::make_unique<Simulator>(1, options);
-  sim->trace().KeepLines(true);
-  return sim;
-}
-
 // Writes two keys synchronously, then calls another object (an outgoing message).
 class Writer : public platform::DurableObject {
  public:
@@ -100,7 +87,7 @@ TEST(OutputGate, WithoutAFailureWritesCommitBeforeTheCallLeaves) {
 }
 
 TEST(DoFaults, O1RandomEvictionLosesMemoryNotStorage) {
-  FaultWorld w(WithFault(Fault::kO1Eviction));
+  FaultWorld w(SimulatorWithFault(Fault::kO1Eviction));
   auto stub = w.ns("COUNTER").GetByName("c");
   EXPECT_EQ(*w.sim->Run(stub->Call(&Counter::Increment, 4)), 4);
   EXPECT_EQ(*w.sim->Run(stub->Call(&Counter::InMemoryCalls)), 1);  // A new incarnation.
@@ -109,7 +96,7 @@ TEST(DoFaults, O1RandomEvictionLosesMemoryNotStorage) {
 }
 
 TEST(DoFaults, O2CallFailsBeforeApplyingAndBreaksTheStub) {
-  FaultWorld w(WithFault(Fault::kO2ResetMidRequest));
+  FaultWorld w(SimulatorWithFault(Fault::kO2ResetMidRequest));
   auto stub = w.ns("COUNTER").GetByName("c");
   EXPECT_EQ(w.sim->Run(stub->Call(&Counter::Increment, 1)).code(), Code::kUnavailable);
   EXPECT_EQ(w.sim->Run(stub->Call(&Counter::Increment, 1)).code(), Code::kFailedPrecondition);
@@ -118,7 +105,7 @@ TEST(DoFaults, O2CallFailsBeforeApplyingAndBreaksTheStub) {
 }
 
 TEST(DoFaults, O3OverloadedCallIsNotApplied) {
-  FaultWorld w(WithFault(Fault::kO3Overloaded));
+  FaultWorld w(SimulatorWithFault(Fault::kO3Overloaded));
   auto stub = w.ns("COUNTER").GetByName("c");
   EXPECT_EQ(w.sim->Run(stub->Call(&Counter::Increment, 1)).code(), Code::kOverloaded);
   auto fresh = w.ns("COUNTER").GetByName("c");
@@ -126,7 +113,7 @@ TEST(DoFaults, O3OverloadedCallIsNotApplied) {
 }
 
 TEST(DoFaults, O8IndeterminateCallWasApplied) {
-  FaultWorld w(WithFault(Fault::kO8StubIndeterminate));
+  FaultWorld w(SimulatorWithFault(Fault::kO8StubIndeterminate));
   auto stub = w.ns("COUNTER").GetByName("c");
   EXPECT_EQ(w.sim->Run(stub->Call(&Counter::Increment, 1)).code(), Code::kIndeterminate);
   auto fresh = w.ns("COUNTER").GetByName("c");
@@ -192,13 +179,12 @@ TEST(DoFaults, O4BlockConcurrencyWhileCutShortResetsTheObject) {
   EXPECT_EQ(w.sim->faults().fired(Fault::kO4BlockConcurrencyTimeout), 1);
   EXPECT_EQ(w.sim->faults().FiredBySite().at("O4@do.block_concurrency"), 1);
   EXPECT_EQ(CountLines(*w.sim, "\"ev\":\"fault.fired\"", "\"fault\":\"O4\""), 1);
-  EXPECT_EQ(CountLines(*w.sim, "\"ev\":\"do.reset\"", "blockConcurrencyWhile() exceeded 30 s"),
-            1);
+  EXPECT_EQ(CountLines(*w.sim, "\"ev\":\"do.reset\"", "blockConcurrencyWhile() exceeded 30 s"), 1);
 }
 
 TEST(DoFaults, O5AlarmFailureAfterRunningMeansItRunsTwice) {
   Ticker::runs.clear();
-  FaultWorld w(WithFault(Fault::kO5AlarmFailure));
+  FaultWorld w(SimulatorWithFault(Fault::kO5AlarmFailure));
   w.world->registry().Register<Ticker>("Ticker");
   w.world->AddNamespace("TICKER", "Ticker");
   auto stub = w.ns("TICKER").GetByName("t");
@@ -209,7 +195,7 @@ TEST(DoFaults, O5AlarmFailureAfterRunningMeansItRunsTwice) {
 
 TEST(DoFaults, O6LateAlarmRunsAfterItsTime) {
   Ticker::runs.clear();
-  FaultWorld w(WithFault(Fault::kO6LateAlarm));
+  FaultWorld w(SimulatorWithFault(Fault::kO6LateAlarm));
   w.world->registry().Register<Ticker>("Ticker");
   w.world->AddNamespace("TICKER", "Ticker");
   auto stub = w.ns("TICKER").GetByName("t");
@@ -256,8 +242,8 @@ TEST(DoFaults, O6ANewAlarmSetWhileOneRunsIsQueuedBehindIt) {
   auto stub = w.ns("SLOW").GetByName("s");
   const Instant t0 = w.sim->now();
   ASSERT_TRUE(w.sim->Run(stub->Call(&SlowAlarm::ArmIn, 0)).ok());
-  ASSERT_TRUE(w.sim->RunFor(Seconds(1)).ok());  // The first alarm is running.
-  ASSERT_TRUE(w.sim->Run(stub->Call(&SlowAlarm::ArmIn, 0)).ok());      // Due at once...
+  ASSERT_TRUE(w.sim->RunFor(Seconds(1)).ok());                     // The first alarm is running.
+  ASSERT_TRUE(w.sim->Run(stub->Call(&SlowAlarm::ArmIn, 0)).ok());  // Due at once...
   ASSERT_TRUE(w.sim->Run(stub->Call(&SlowAlarm::ArmIn, 2'000)).ok());  // ...then replaced.
   EXPECT_EQ(**w.sim->Run(stub->Call(&SlowAlarm::Pending)), t0 + Seconds(3));
   ASSERT_TRUE(w.sim->RunUntilIdle().ok());
@@ -269,7 +255,7 @@ TEST(DoFaults, O6ANewAlarmSetWhileOneRunsIsQueuedBehindIt) {
 }
 
 TEST(DoFaults, O7InterleavesEventsAtAnInjectedAwait) {
-  FaultWorld w(WithFault(Fault::kO7Interleaving));
+  FaultWorld w(SimulatorWithFault(Fault::kO7Interleaving));
   auto first = w.ns("COUNTER").GetByName("c");
   auto second = w.ns("COUNTER").GetByName("c");
   std::vector<Task<Result<std::vector<std::string>>>> calls;

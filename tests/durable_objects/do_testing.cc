@@ -108,4 +108,19 @@ Task<Result<bool>> Counter::Throw() {
   co_return true;
 }
 
+std::unique_ptr<emulator::Simulator> SimulatorWithFault(emulator::Fault fault,
+                                                        std::optional<std::int64_t> max_firings,
+                                                        std::uint64_t seed) {
+  emulator::SimulatorOptions options;
+  emulator::FaultPlan plan(emulator::Profile::kStrict);
+  emulator::FaultRule rule;
+  rule.probability = 1.0;
+  rule.max_firings = max_firings;
+  plan.Set(fault, rule);
+  options.faults = plan;
+  auto sim = std::make_unique<emulator::Simulator>(seed, options);
+  sim->trace().KeepLines(true);
+  return sim;
+}
+
 }  // namespace cfemu::testing

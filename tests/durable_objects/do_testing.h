@@ -4,8 +4,10 @@
 
 #include <utility>
 
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,5 +91,11 @@ class Counter : public platform::DurableObject {
   std::int64_t calls_ = 0;
   std::vector<std::string> log_;
 };
+
+// A strict-profile simulator (trace lines kept) where `fault` fires on every decision, at most
+// `max_firings` times (nullopt: no cap).
+std::unique_ptr<emulator::Simulator> SimulatorWithFault(emulator::Fault fault,
+                                                        std::optional<std::int64_t> max_firings = 1,
+                                                        std::uint64_t seed = 1);
 
 }  // namespace cfemu::testing

@@ -11,22 +11,7 @@ namespace {
 using core::Code;
 using core::Seconds;
 using emulator::Fault;
-using emulator::FaultPlan;
-using emulator::FaultRule;
-using emulator::Profile;
 using emulator::Simulator;
-using emulator::SimulatorOptions;
-
-std::unique_ptr<Simulator> With(Fault fault, double probability, std::int64_t max_firings) {
-  SimulatorOptions options;
-  FaultPlan plan(Profile::kStrict);
-  FaultRule rule;
-  rule.probability = probability;
-  rule.max_firings = max_firings;
-  plan.Set(fault, rule);
-  options.faults = plan;
-  return std::make_unique<Simulator>(3, options);
-}
 
 struct NetWorld {
   std::unique_ptr<Simulator> sim;
@@ -42,7 +27,7 @@ struct NetWorld {
 };
 
 TEST(NetworkFaults, N1APartitionFailsEveryCallOfTheActorUntilItHeals) {
-  NetWorld w(With(Fault::kN1Partition, 1.0, 1));
+  NetWorld w(SimulatorWithFault(Fault::kN1Partition, 1, 3));
   const core::Instant start = w.sim->now();
   // The first call starts the partition (1-60 s) and fails, at once or when it heals.
   EXPECT_EQ(w.sim->Run(w.Stub()->Call(&Counter::Increment, 1)).code(), Code::kUnavailable);
@@ -65,14 +50,14 @@ TEST(NetworkFaults, N1APartitionFailsEveryCallOfTheActorUntilItHeals) {
 }
 
 TEST(NetworkFaults, N1APartitionIsPerCallingActor) {
-  NetWorld w(With(Fault::kN1Partition, 1.0, 1));
+  NetWorld w(SimulatorWithFault(Fault::kN1Partition, 1, 3));
   EXPECT_EQ(w.sim->Run(w.Stub()->Call(&Counter::Increment, 1)).code(), Code::kUnavailable);
   auto other = w.world->Namespace("other", "COUNTER").GetByName("c");
   EXPECT_EQ(*w.sim->Run(other->Call(&Counter::Increment, 1)), 1);
 }
 
 TEST(NetworkFaults, N2ALostReplyLeavesTheCallApplied) {
-  NetWorld w(With(Fault::kN2ReplyLost, 1.0, 1));
+  NetWorld w(SimulatorWithFault(Fault::kN2ReplyLost, 1, 3));
   auto stub = w.Stub();
   EXPECT_EQ(w.sim->Run(stub->Call(&Counter::Increment, 1)).code(), Code::kIndeterminate);
   EXPECT_EQ(w.sim->Run(stub->Call(&Counter::Get)).code(), Code::kFailedPrecondition);  // Broken.
@@ -80,7 +65,7 @@ TEST(NetworkFaults, N2ALostReplyLeavesTheCallApplied) {
 }
 
 TEST(NetworkFaults, N3DelaysCallsWithAHeavyTailAndAppliesThem) {
-  NetWorld w(With(Fault::kN3DelayReorder, 1.0, 40));
+  NetWorld w(SimulatorWithFault(Fault::kN3DelayReorder, 40, 3));
   const core::Instant start = w.sim->now();
   auto stub = w.Stub();
   for (int i = 1; i <= 20; ++i) EXPECT_EQ(*w.sim->Run(stub->Call(&Counter::Increment, 1)), i);
