@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "src/engine/sql.h"
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
 
 namespace cfemu::testing {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
 #include "tests/testing/queue_testing.h"
 
 namespace cfemu::testing {

@@ -17,7 +17,7 @@
 #include "src/engine/envelope.h"
 #include "src/engine/flow_producer.h"
 #include "src/engine/sql.h"
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
 #include "tests/testing/queue_testing.h"
 
 namespace cfemu::testing {

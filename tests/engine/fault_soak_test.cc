@@ -4,7 +4,7 @@
 // unexplained. Several seeds, each a different interleaving and fault schedule.
 #include <gtest/gtest.h>
 
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
 
 namespace cfemu::testing {
 namespace {

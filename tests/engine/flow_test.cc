@@ -2,7 +2,7 @@
 // parent release, the four failure policies, and the dependency getters.
 #include <gtest/gtest.h>
 
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
 
 namespace cfemu::testing {
 namespace {

@@ -2,7 +2,7 @@
 // §4.1, §4.2, §4.6): add, envelope, admission, claim, processor, finish, events and counts.
 #include <gtest/gtest.h>
 
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
 
 namespace cfemu::testing {
 namespace {

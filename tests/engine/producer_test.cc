@@ -2,7 +2,7 @@
 // priorities and LIFO through the dispatcher, and the round-trip budget of an add.
 #include <gtest/gtest.h>
 
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
 #include "tests/testing/queue_testing.h"
 
 namespace cfemu::testing {

@@ -6,7 +6,7 @@
 
 #include "src/core/task.h"
 #include "src/engine/sql.h"
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
 
 namespace cfemu::testing {
 namespace {

@@ -1,6 +1,10 @@
-#include "tests/engine/engine_testing.h"
+#include "emulator/testing/engine_world.h"
+
+#include <fstream>
+#include <set>
 
 #include "emulator/config/wrangler_config.h"
+#include "emulator/harness/scenario.h"
 #include "src/engine/sql.h"
 
 namespace cfemu::testing {
@@ -33,22 +37,41 @@ EngineWorld::ProcessorFn FailTimes(int failures, std::string message) {
   return [failures, message](JobContext& ctx) { return FailTimesTask(ctx, failures, message); };
 }
 
+Result<emulator::FaultPlan> LoadFaultPlanFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("cannot read fault plan " + path.string());
+  Json json = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return Status::InvalidArgument(path.string() + ": not valid JSON");
+  return emulator::ParseFaultPlanFile(json, path.string());
+}
+
 EngineWorld::EngineWorld(EngineTestOptions options)
-    : processor_(std::make_shared<ProcessorHolder>()),
+    : queue_name_(options.queue),
+      d1_binding_(options.bindings.d1),
+      coordinator_binding_(options.bindings.coordinator),
+      processor_(std::make_shared<ProcessorHolder>()),
       checker_(std::make_unique<engine::InvariantChecker>()) {
   emulator::SimulatorOptions sim_options;
   sim_options.profile = options.profile;
   sim_options.faults = options.faults;
   sim_ = std::make_unique<emulator::Simulator>(options.seed, sim_options);
-  checker_->SetQueueConfig("jobs", options.queue_config);
+  checker_->SetQueueConfig(queue_name_, options.queue_config);
   sim_->trace().AddObserver(
       [checker = checker_.get()](const core::TraceRecord& record) { checker->Observe(record); });
-  engine::EngineBindings bindings;
-  bindings.kv = options.kv_binding;
+  engine::EngineBindings bindings = options.bindings;
+  if (!options.kv_binding.empty()) bindings.kv = options.kv_binding;
   engine::RegisterCoordinator(registry_, bindings);
   auto config =
-      emulator::LoadWranglerConfig(emulator::DefaultWranglerConfig(), "wrangler.jsonc", &registry_);
-  EXPECT_TRUE(config.ok()) << config.status().ToString();
+      options.wrangler_file
+          ? emulator::LoadWranglerConfigFile(*options.wrangler_file, &registry_)
+          : emulator::LoadWranglerConfig(options.wrangler_text.empty()
+                                             ? emulator::DefaultWranglerConfig()
+                                             : std::string_view(options.wrangler_text),
+                                         "wrangler.jsonc", &registry_);
+  if (!config.ok()) {
+    ADD_FAILURE() << config.status().ToString();
+    return;
+  }
   platform::EnvSpec spec = config->spec;
   core::Random root(options.seed);
   // The consumer is the engine's (Engine::Close reaches it); the engine needs the World's Env,
@@ -57,19 +80,23 @@ EngineWorld::EngineWorld(EngineTestOptions options)
   auto consumer_slot = std::make_shared<std::optional<engine::Consumer>>();
   engine::DeadLetterConsumer dead_letters(bindings, options.engine_config,
                                           engine::DeadLetterOptions(), root.Fork("dlq"));
+  std::set<std::string, std::less<>> dead_letter_queues;
+  for (const auto& c : spec.consumers) {
+    if (!c.dead_letter_queue.empty()) dead_letter_queues.insert(c.dead_letter_queue);
+  }
   for (auto& c : spec.consumers) {
-    if (c.queue == "jobs") {
-      c.handler = [consumer_slot](platform::MessageBatch& batch, platform::Env& env,
-                                  platform::ExecutionContext& ctx) {
-        return (*consumer_slot)->Handle(batch, env, ctx);
-      };
-      c.max_batch_size = options.max_batch_size;
-      c.max_batch_timeout = options.max_batch_timeout;
-      c.max_retries = options.max_retries;
-      c.max_concurrency = options.max_concurrency;
-    } else {
+    if (dead_letter_queues.contains(c.queue)) {
       c.handler = dead_letters.Handler();
+      continue;
     }
+    c.handler = [consumer_slot](platform::MessageBatch& batch, platform::Env& env,
+                                platform::ExecutionContext& ctx) {
+      return (*consumer_slot)->Handle(batch, env, ctx);
+    };
+    c.max_batch_size = options.max_batch_size;
+    c.max_batch_timeout = options.max_batch_timeout;
+    c.max_retries = options.max_retries;
+    c.max_concurrency = options.max_concurrency;
   }
   if (options.crons) spec.crons = *options.crons;
   spec.scheduled = engine::MakeSchedulerHandler(bindings, options.engine_config, root.Fork("tick"));
@@ -77,11 +104,17 @@ EngineWorld::EngineWorld(EngineTestOptions options)
   world_options.registry = &registry_;
   world_options.persist_dir = options.persist_dir;
   auto world = emulator::World::Create(*sim_, spec, world_options);
-  EXPECT_TRUE(world.ok()) << world.status().ToString();
+  if (!world.ok()) {
+    ADD_FAILURE() << world.status().ToString();
+    return;
+  }
   world_ = std::move(*world);
   auto engine =
       engine::Engine::Create(env(), bindings, root.Fork("producer"), options.engine_config);
-  EXPECT_TRUE(engine.ok()) << engine.status().ToString();
+  if (!engine.ok()) {
+    ADD_FAILURE() << engine.status().ToString();
+    return;
+  }
   engine_ = std::make_unique<engine::Engine>(std::move(*engine));
   *consumer_slot = engine_->CreateConsumer(
       [holder = processor_](JobContext& ctx) { return RecordAndRun(holder, ctx); },
@@ -94,7 +127,7 @@ EngineWorld::EngineWorld(EngineTestOptions options)
   }
   if (options.open_queue) {
     for (int attempt = 0; attempt < 20 && !queue_; ++attempt) {
-      auto queue = sim_->Run(engine_->OpenQueue("jobs", options.queue_config));
+      auto queue = sim_->Run(engine_->OpenQueue(queue_name_, options.queue_config));
       if (queue.ok()) {
         queue_ = std::make_unique<engine::Queue>(std::move(*queue));
       } else {
@@ -102,12 +135,17 @@ EngineWorld::EngineWorld(EngineTestOptions options)
       }
     }
   } else {
-    queue_ = std::make_unique<engine::Queue>(*engine_->GetQueue("jobs"));
+    auto queue = engine_->GetQueue(queue_name_);
+    if (!queue.ok()) {
+      ADD_FAILURE() << queue.status().ToString();
+      return;
+    }
+    queue_ = std::make_unique<engine::Queue>(std::move(*queue));
   }
 }
 
 EngineWorld::~EngineWorld() {
-  if (check_at_exit_ && !::testing::Test::HasFatalFailure()) ExpectInvariants(false);
+  if (check_at_exit_ && ok() && !::testing::Test::HasFatalFailure()) ExpectInvariants(false);
   queue_.reset();
   engine_.reset();
   world_.reset();
@@ -161,14 +199,15 @@ std::map<std::string, std::int64_t> EngineWorld::Counts() {
 }
 
 std::vector<std::pair<std::string, Json>> EngineWorld::Events(const std::string& id) {
-  platform::D1Database& db = **env().D1("DB");
+  platform::D1Database& db = **env().D1(d1_binding_);
   auto rows = id.empty()
-                  ? sim_->Run(db.Prepare("SELECT event, data FROM cfq_events WHERE queue = 'jobs' "
+                  ? sim_->Run(db.Prepare("SELECT event, data FROM cfq_events WHERE queue = ? "
                                          "ORDER BY eid")
+                                  .Bind(queue_name_)
                                   .All())
-                  : sim_->Run(db.Prepare("SELECT event, data FROM cfq_events WHERE queue = 'jobs' "
+                  : sim_->Run(db.Prepare("SELECT event, data FROM cfq_events WHERE queue = ? "
                                          "AND job_id = ? ORDER BY eid")
-                                  .Bind(id)
+                                  .Bind(queue_name_, id)
                                   .All());
   EXPECT_TRUE(rows.ok()) << rows.status().ToString();
   std::vector<std::pair<std::string, Json>> out;
@@ -186,18 +225,20 @@ std::vector<std::string> EngineWorld::EventNames(const std::string& id) {
 }
 
 engine::CoordinatorSnapshot EngineWorld::Coordinator(const std::string& queue) {
-  auto stub = (*env().DurableObjects("COORDINATOR"))->GetByName(queue);
-  auto snapshot = sim_->Run(stub->Call(&engine::Coordinator::Inspect, queue));
+  const std::string& name = queue.empty() ? queue_name_ : queue;
+  auto stub = (*env().DurableObjects(coordinator_binding_))->GetByName(name);
+  auto snapshot = sim_->Run(stub->Call(&engine::Coordinator::Inspect, name));
   EXPECT_TRUE(snapshot.ok()) << snapshot.status().ToString();
   return snapshot.ok() ? *snapshot : engine::CoordinatorSnapshot();
 }
 
 std::string EngineWorld::DescribeUnfinished() {
-  platform::D1Database& db = **env().D1("DB");
+  platform::D1Database& db = **env().D1(d1_binding_);
   auto rows = sim_->Run(db.Prepare("SELECT id, name, state, gen, dispatch_at, available_at, "
                                    "attempts_made, attempts_started, stalled_count, lost_count, "
-                                   "pending_deps FROM cfq_jobs WHERE state NOT IN ('completed', "
-                                   "'failed') ORDER BY seq")
+                                   "pending_deps FROM cfq_jobs WHERE queue = ? AND state NOT IN "
+                                   "('completed', 'failed') ORDER BY seq")
+                            .Bind(queue_name_)
                             .All());
   std::string out;
   if (rows.ok()) {
@@ -214,7 +255,7 @@ std::string EngineWorld::DescribeUnfinished() {
 }
 
 std::int64_t EngineWorld::QueryInt(const std::string& sql) {
-  platform::D1Database& db = **env().D1("DB");
+  platform::D1Database& db = **env().D1(d1_binding_);
   auto value = sim_->Run(db.Prepare(sql).First());
   EXPECT_TRUE(value.ok()) << value.status().ToString();
   if (!value.ok() || !*value) return -1;

@@ -1,11 +1,18 @@
-// A World wired as fixtures/wrangler.jsonc wires a job queue — queue `jobs` with its dead
-// letter queue, D1 `DB`, KV `CACHE`, the coordinator Durable Object, a minute cron — with the
-// engine's consumer, dead-letter consumer and scheduler tick as the Worker's handlers, on the
-// simulator. Tests drive it on virtual time through the engine's public API.
+// An EngineWorld is a World built from a wrangler.jsonc (by default the compiled-in
+// fixtures/wrangler.jsonc: queue `jobs` with its dead letter queue, D1 `DB`, KV `CACHE`, the
+// coordinator Durable Object, a minute cron) with the engine's consumer, dead-letter consumer
+// and scheduler tick as the Worker's handlers, on the simulator. Tests drive it on virtual time
+// through the engine's public API; faults come from a profile or a fault plan; the engine's
+// invariants (engine-spec.md §8) are checked online and when the world is destroyed.
+//
+// Wiring: a queue that some consumer names as its dead_letter_queue gets the engine's
+// dead-letter consumer; every other consumer gets the engine's consumer with the options below.
+// This header is installed as part of cfemu::testing (see engine_test.h for the fixture).
 #pragma once
 
 #include <utility>
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,6 +42,13 @@ using engine::Json;
 
 struct EngineTestOptions {
   EngineTestOptions() = default;
+  // The Worker's configuration: a wrangler.jsonc file, else its text, else the fixture.
+  std::optional<std::filesystem::path> wrangler_file;
+  std::string wrangler_text;
+  // The logical queue the helpers (Add, Counts, Events, ...) act on.
+  std::string queue = "jobs";
+  // Binding names the engine uses (D1, coordinator, producers, optional KV cache).
+  engine::EngineBindings bindings;
   std::uint64_t seed = 1;
   emulator::Profile profile = emulator::Profile::kStrict;
   std::optional<emulator::FaultPlan> faults;
@@ -51,6 +65,9 @@ struct EngineTestOptions {
   engine::EngineConfig engine_config;
   std::string kv_binding;  // The engine's optional KV cache ("CACHE" in the fixture).
 };
+
+// A fault plan file as `cfemu run --faults` reads it (and `cfemu explore --shrink` writes it).
+Result<emulator::FaultPlan> LoadFaultPlanFile(const std::filesystem::path& path);
 
 // What every processor run saw, for assertions.
 struct ProcessorRun {
@@ -73,7 +90,8 @@ class EngineWorld {
   emulator::Simulator& sim() { return *sim_; }
   emulator::World& world() { return *world_; }
   engine::Engine& engine() { return *engine_; }
-  engine::Queue& queue() { return *queue_; }  // Logical queue "jobs".
+  engine::Queue& queue() { return *queue_; }  // The logical queue of the options.
+  const std::string& queue_name() const { return queue_name_; }
   platform::Env& env() { return world_->EnvFor("producer"); }
   std::int64_t now_ms() const { return sim_->now().unix_ms(); }
 
@@ -92,10 +110,12 @@ class EngineWorld {
   // Events of a job (or all of the queue when id is empty), in order: (event, data).
   std::vector<std::pair<std::string, Json>> Events(const std::string& id = std::string());
   std::vector<std::string> EventNames(const std::string& id = std::string());
-  engine::CoordinatorSnapshot Coordinator(const std::string& queue = "jobs");
+  engine::CoordinatorSnapshot Coordinator(const std::string& queue = std::string());
   // Unfinished rows and the coordinator's state, for failure messages.
   std::string DescribeUnfinished();
   std::int64_t QueryInt(const std::string& sql);
+  // False when the world could not be built (a failure has been reported).
+  bool ok() const { return engine_ && queue_; }
 
   // The engine's invariants (engine-spec.md §8) over this run; `quiescent` after a
   // RunUntilIdle with nothing paused or far delayed on purpose. Every EngineWorld checks the
@@ -113,6 +133,9 @@ class EngineWorld {
   }
 
  private:
+  std::string queue_name_;
+  std::string d1_binding_;
+  std::string coordinator_binding_;
   std::shared_ptr<ProcessorHolder> processor_;
   std::unique_ptr<engine::InvariantChecker> checker_;
   bool check_at_exit_ = true;
