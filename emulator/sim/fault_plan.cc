@@ -93,7 +93,9 @@ void FaultInjector::Record(Fault fault, std::string_view site, std::string_view 
   const auto& counters = decisions_[index];
   const auto it = counters.find(site);
   const std::int64_t n = it == counters.end() ? 0 : it->second.last_fired;
-  fired_decisions_.push_back(ForcedDecision{fault, std::string(site), n});
+  // n = 0: a firing no decision made (an idle eviction): it happens again on any replay, and a
+  // plan cannot force it.
+  if (n > 0) fired_decisions_.push_back(ForcedDecision{fault, std::string(site), n});
   if (trace_.enabled()) {
     trace_.Emit(actor, core::TraceEvent("fault.fired")
                            .Str("fault", std::string(info.id))

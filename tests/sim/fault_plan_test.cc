@@ -233,6 +233,16 @@ TEST(FaultPlan, ForcedDecisionFiresExactlyTheNthDecisionAtItsSite) {
 // What `explore --shrink` relies on: forcing exactly the firings of a run (forced_only, over
 // the same rules) fires them again, and the fault's stream is drawn as in the original run, so
 // the magnitudes drawn after each firing are the same.
+// An idle Durable Object's eviction is recorded as an O1 firing for coverage, but no decision
+// made it: a shrunk plan must not list it (a forced decision needs n >= 1 to be read back).
+TEST(FaultPlan, AFiringNoDecisionMadeIsCountedButNotAForceableDecision) {
+  Harness h{FaultPlan(Profile::kFidelity), 3};
+  h.injector.Record(Fault::kO1Eviction, "do.evict.idle");
+  EXPECT_EQ(h.injector.fired(Fault::kO1Eviction), 1);
+  EXPECT_EQ(h.injector.FiredBySite().at("O1@do.evict.idle"), 1);
+  EXPECT_TRUE(h.injector.FiredDecisions().empty());
+}
+
 TEST(FaultPlan, ForcingTheFiredDecisionsReplaysTheSameFiringsAndDraws) {
   FaultPlan plan(Profile::kStrict);
   FaultRule often = Always();
