@@ -233,6 +233,40 @@ Task<void> RunClaimed(std::shared_ptr<Invocation> inv, std::vector<std::unique_p
   }
 }
 
+// Claims that waited long before their processors could start (the claim's reply, the post-
+// commit sends or a refund call took half the lease or more, on this invocation's clock) ask the
+// coordinator first: a lease it no longer holds was stalled (R-STALL), the job was sent again,
+// and a processor started now would race the job's next run. Lease times are the coordinator's,
+// so only the elapsed time is measured here (a worker's clock may be skewed or jump).
+Task<void> ConfirmSlowClaims(std::shared_ptr<Invocation> inv, std::string queue,
+                             std::int64_t admit_sent_at,
+                             std::vector<std::unique_ptr<JobRun>>& runs) {
+  if (runs.empty()) co_return;
+  EngineContext& context = *inv->context;
+  const std::int64_t lease_ms = runs.front()->config.lock_duration_ms;
+  const std::int64_t waited = context.NowMs() - admit_sent_at;
+  if (waited < lease_ms / 2) co_return;
+  std::vector<LeaseRef> items;
+  for (const auto& run : runs) items.emplace_back(run->job.id, run->token);
+  auto stub = context.Coordinator(queue);
+  auto renewed = co_await stub->Call(&Coordinator::Renew, queue, inv->owner, items);
+  std::size_t i = 0;
+  std::erase_if(runs, [&](const std::unique_ptr<JobRun>& run) {
+    const std::size_t at = i++;
+    // Unknown (the call failed): give up only a lease that has certainly run out.
+    const bool held = renewed.ok() ? renewed->at(at) : waited < lease_ms;
+    if (held) return false;
+    if (context.tracing()) {
+      context.Trace(core::TraceEvent("engine.claim-expired")
+                        .Str("queue", queue)
+                        .Str("job", run->job.id)
+                        .Int("gen", run->token)
+                        .Int("waited_ms", waited));
+    }
+    return true;
+  });
+}
+
 void TraceClaims(EngineContext& context, const std::string& queue,
                  const std::vector<std::unique_ptr<JobRun>>& runs) {
   if (!context.tracing()) return;
@@ -289,6 +323,7 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vect
   for (const auto& in : wave)
     request.items.emplace_back(in.envelope.id, in.envelope.gen, in.envelope.group);
   auto stub = context.Coordinator(queue);
+  const std::int64_t admit_sent_at = context.NowMs();
   auto admitted = co_await stub->Call(&Coordinator::Admit, std::move(request));
   if (!admitted.ok()) {  // R-INFRA: the coordinator is unreachable; try these messages later.
     for (const auto& in : wave) inv->actions->Retry(in.index, infra_delay);
@@ -341,6 +376,7 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vect
           inv->actions->Retry(in.index, infra_delay);
         }
       }
+      co_await ConfirmSlowClaims(inv, queue, admit_sent_at, *landed);
       TraceClaims(context, queue, *landed);
       co_await RunClaimed(inv, *landed, queue);
       co_return;
@@ -433,6 +469,7 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vect
         co_await again->Call(&Coordinator::Release, queue, inv->owner, std::move(refunds), false);
     (void)released;  // An unreleased grant expires; R-LEASE-GC removes it.
   }
+  co_await ConfirmSlowClaims(inv, queue, admit_sent_at, runs);
   TraceClaims(context, queue, runs);
   co_await RunClaimed(inv, runs, queue);
 }
