@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # explore-all.sh CFEMU [SEEDS] [JOBS]: the big explore (`make explore`). Every scenario of
 # scenarios/ over SEEDS seeds (default 1000; the production day and the multi-day scenarios over
-# SEEDS/50, at least 5), each seed run twice for the determinism check, on JOBS threads (default:
+# SEEDS/50, at least 5; those longer than 30 days over SEEDS/200, at least 2), each seed run twice for the determinism check, on JOBS threads (default:
 # every core). Failing seeds are shrunk into --faults plans under build/shrunk/. Exits 1 when any
 # scenario had a failing or nondeterministic seed.
 set -uo pipefail
@@ -13,7 +13,10 @@ status=0
 for scenario in "$root"/scenarios/*.json; do
   duration=$(sed -n 's/.*"duration_s": *\([0-9.]*\).*/\1/p' "$scenario" | head -1)
   n="$seeds"
-  if [[ -z "$duration" || "${duration%.*}" -gt 3600 ]]; then
+  if [[ -z "$duration" || "${duration%.*}" -gt 2592000 ]]; then
+    n=$((seeds / 200))
+    ((n < 2)) && n=2
+  elif [[ "${duration%.*}" -gt 3600 ]]; then
     n=$((seeds / 50))
     ((n < 5)) && n=5
   fi

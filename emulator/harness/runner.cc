@@ -84,6 +84,10 @@ struct Run {
   std::unique_ptr<World> world;
   std::unique_ptr<engine::Engine> engine;
   std::map<std::string, engine::Queue> queues;
+  // Producers other than "producer": their engines and queues ("producer/queue").
+  engine::EngineBindings bindings;
+  std::map<std::string, std::unique_ptr<engine::Engine>> producer_engines;
+  std::map<std::string, engine::Queue> producer_queues;
   engine::InvariantChecker checker;
   std::vector<std::string> errors;  // Producer calls that failed for good.
 };
@@ -113,7 +117,10 @@ Status RetriedStatus(Run& run, const std::string& what, const std::function<Task
 
 Status Build(Run& run) {
   const Scenario& s = run.scenario;
-  engine::EngineBindings bindings;
+  engine::EngineBindings& bindings = run.bindings;
+  bindings.kv = s.engine.kv_binding;
+  run.engine_config.kv_pause_hint = s.engine.kv_pause_hint;
+  run.engine_config.kv_throttle_cache = s.engine.kv_throttle_cache;
   engine::RegisterCoordinator(run.registry, bindings);
   Result<WranglerConfig> config =
       s.wrangler ? LoadWranglerConfigFile(s.origin.parent_path() / *s.wrangler, &run.registry)
@@ -156,8 +163,8 @@ Status Build(Run& run) {
   auto world = World::Create(run.sim, spec, world_options);
   if (!world.ok()) return world.status();
   run.world = std::move(*world);
-  auto engine =
-      engine::Engine::Create(run.world->EnvFor("producer"), bindings, root.Fork("producer"));
+  auto engine = engine::Engine::Create(run.world->EnvFor("producer"), bindings,
+                                       root.Fork("producer"), run.engine_config);
   if (!engine.ok()) return engine.status();
   run.engine = std::make_unique<engine::Engine>(std::move(*engine));
   return Status::Ok();
@@ -170,9 +177,36 @@ struct Action {
   std::function<void()> run;
 };
 
+// The logical queue as `producer` sees it: its own engine on its own Env (KV location).
+Result<engine::Queue*> QueueFor(Run& run, const std::string& producer, const std::string& queue) {
+  if (producer == "producer") return &run.queues.at(queue);
+  const std::string key = producer + "/" + queue;
+  if (const auto it = run.producer_queues.find(key); it != run.producer_queues.end()) {
+    return &it->second;
+  }
+  auto& engine = run.producer_engines[producer];
+  if (!engine) {
+    auto created = engine::Engine::Create(run.world->EnvFor(producer), run.bindings,
+                                          run.sim.random().Fork("producer." + producer),
+                                          run.engine_config);
+    if (!created.ok()) return created.status();
+    engine = std::make_unique<engine::Engine>(std::move(*created));
+  }
+  auto opened = engine->GetQueue(queue);
+  if (!opened.ok()) return opened.status();
+  return &run.producer_queues.emplace(key, std::move(*opened)).first->second;
+}
+
 void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vector<Action>& out) {
-  engine::Queue* queue =
-      step.kind == ScenarioStep::Kind::kSend ? nullptr : &run.queues.at(step.queue);
+  engine::Queue* queue = nullptr;
+  if (step.kind != ScenarioStep::Kind::kSend && !step.on_physical_queue()) {
+    auto found = QueueFor(run, step.producer, step.queue);
+    if (!found.ok()) {
+      run.errors.push_back("workload[" + std::to_string(index) + "]: " + found.status().ToString());
+      return;
+    }
+    queue = *found;
+  }
   const std::string where = "workload[" + std::to_string(index) + "]";
   // Each job gets a deterministic jobId unless the step sets one, so that a producer retry
   // after a lost reply finds the job instead of adding it twice (engine-spec §9 row 12).
@@ -245,7 +279,7 @@ void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vect
     case ScenarioStep::Kind::kSend:
       for (int n = 0; n < step.count; ++n) {
         out.push_back({step.at_ms, index, [&run, step, where] {
-                         platform::Env& env = run.world->EnvFor("producer");
+                         platform::Env& env = run.world->EnvFor(step.producer);
                          auto producer = env.Queue(step.binding);
                          if (!producer.ok()) {
                            run.errors.push_back(where + ": " + producer.status().ToString());
@@ -259,6 +293,22 @@ void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vect
                          });
                        }});
       }
+      return;
+    case ScenarioStep::Kind::kPurgeQueue:
+    case ScenarioStep::Kind::kPauseDelivery:
+    case ScenarioStep::Kind::kResumeDelivery:
+      out.push_back({step.at_ms, index, [&run, step, where] {
+                       Broker& broker = run.world->queues();
+                       Status status;
+                       if (step.kind == ScenarioStep::Kind::kPurgeQueue) {
+                         status = broker.Purge(step.physical_queue).status();
+                       } else if (step.kind == ScenarioStep::Kind::kPauseDelivery) {
+                         status = broker.Pause(step.physical_queue);
+                       } else {
+                         status = broker.Resume(step.physical_queue);
+                       }
+                       if (!status.ok()) run.errors.push_back(where + ": " + status.ToString());
+                     }});
       return;
     case ScenarioStep::Kind::kPromote:
       out.push_back({step.at_ms, index, [&run, queue, where] {
@@ -329,6 +379,7 @@ Json StatsJson(const QueueStats& s) {
               {"dead_lettered", s.dead_lettered},
               {"deleted", s.deleted},
               {"expired", s.expired},
+              {"purged", s.purged},
               {"duplicated", s.duplicated},
               {"invocations", s.invocations},
               {"invocations_failed", s.invocations_failed},
@@ -390,6 +441,45 @@ Check EffectsCheck(Run& run, Json& summary) {
                            : Join(problems)};
 }
 
+// Every iteration job of a scheduler (id `repeat:<scheduler>:<slot ms>`) that has started did
+// so no earlier than its slot and at most `bound_ms` after it: slots do not drift.
+Check LatenessCheck(Run& run, const std::string& key, std::int64_t bound_ms) {
+  const auto slash = key.find('/');
+  const std::string queue = slash == std::string::npos ? "jobs" : key.substr(0, slash);
+  const std::string id = slash == std::string::npos ? key : key.substr(slash + 1);
+  platform::D1Database& db = **run.world->EnvFor("reporter").D1("DB");
+  auto rows = Retried<platform::D1Result>(run, "lateness", [&] {
+    return db
+        .Prepare(
+            "SELECT id, processed_at - CAST(substr(id, length('repeat:' || ?2 || ':') + 1) AS "
+            "INTEGER) FROM cfq_jobs WHERE queue = ?1 AND scheduler_id = ?2 AND processed_at IS "
+            "NOT NULL ORDER BY processed_at")
+        .Bind(queue, id)
+        .All();
+  });
+  std::vector<std::string> problems;
+  std::int64_t started = 0, worst = 0;
+  if (rows.ok()) {
+    for (const auto& row : rows->results) {
+      const std::int64_t lateness = engine::sql::Int(row.values[1]);
+      ++started;
+      worst = std::max(worst, lateness);
+      if (lateness < 0 || lateness > bound_ms) {
+        problems.push_back(engine::sql::Str(row.values[0]) + " started " +
+                           std::to_string(lateness) + " ms after its slot");
+      }
+    }
+  }
+  const std::string name = "scheduler " + key + " starts within " + std::to_string(bound_ms) +
+                           " ms of each slot";
+  if (!rows.ok()) return {name, false, rows.status().ToString()};
+  if (started == 0) return {name, false, "no iteration started"};
+  return {name, problems.empty(),
+          problems.empty() ? std::to_string(started) + " iterations, the latest " +
+                                 std::to_string(worst) + " ms after its slot"
+                           : Join(problems)};
+}
+
 std::vector<Check> Checks(Run& run, const Json& counts, Json& effects) {
   const Scenario& s = run.scenario;
   std::vector<Check> out;
@@ -423,6 +513,14 @@ std::vector<Check> Checks(Run& run, const Json& counts, Json& effects) {
     }
     out.push_back({"scheduler " + key + " fired " + std::to_string(expected) + " times",
                    iterations == expected, std::to_string(iterations) + " iterations"});
+  }
+  for (const auto& [id, least] : s.expect.faults_fired) {
+    const std::int64_t n = run.sim.faults().fired(*FaultFromId(id));
+    out.push_back({"fault " + id + " fired at least " + std::to_string(least) + " times",
+                   n >= least, std::to_string(n) + " firings"});
+  }
+  for (const auto& [key, bound] : s.expect.scheduler_max_lateness_ms) {
+    out.push_back(LatenessCheck(run, key, bound));
   }
   out.push_back(EffectsCheck(run, effects));
   out.push_back({"the producer's calls went through", run.errors.empty(),
@@ -565,6 +663,8 @@ Json RunScenario(const Scenario& scenario, const ScenarioRunOptions& options) {
     }
     if (options.fired != nullptr) *options.fired = sim.faults().FiredDecisions();
     run.queues.clear();
+    run.producer_queues.clear();
+    run.producer_engines.clear();
     run.engine.reset();
     run.world.reset();
   }

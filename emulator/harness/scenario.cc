@@ -220,9 +220,13 @@ ScenarioStep ParseStep(const Json& json, const std::string& path) {
   Fields f(json, path);
   ScenarioStep step;
   step.at_ms = f.SecondsMs("at_s", 0, 366.0 * 86'400);
-  const char* kinds[] = {"add",   "rate",   "flow",         "scheduler",
-                         "pause", "resume", "retry_failed", "promote_delayed",
-                         "send"};
+  step.producer = f.String("producer", step.producer);
+  if (step.producer.empty() || step.producer.size() > 64) {
+    Fail(f.Path("producer"), "expected a Worker name of 1 to 64 characters");
+  }
+  const char* kinds[] = {"add",   "rate",          "flow",           "scheduler",
+                         "pause", "resume",        "retry_failed",   "promote_delayed",
+                         "send",  "purge_queue",   "pause_delivery", "resume_delivery"};
   std::string kind;
   for (const char* k : kinds) {
     if (!f.Has(k)) continue;
@@ -232,11 +236,21 @@ ScenarioStep ParseStep(const Json& json, const std::string& path) {
   if (kind.empty()) {
     Fail(path,
          "needs one action: add, rate, flow, scheduler, pause, resume, retry_failed, "
-         "promote_delayed or send");
+         "promote_delayed, send, purge_queue, pause_delivery or resume_delivery");
   }
   const std::string p = f.Path(kind);
   const Json& body = *f.Get(kind);
   f.Done();
+  if (kind == "purge_queue" || kind == "pause_delivery" || kind == "resume_delivery") {
+    if (!body.is_string() || body.get<std::string>().empty()) {
+      Fail(p, "expected the name of a Cloudflare queue of the environment");
+    }
+    step.physical_queue = body.get<std::string>();
+    step.kind = kind == "purge_queue"      ? ScenarioStep::Kind::kPurgeQueue
+                : kind == "pause_delivery" ? ScenarioStep::Kind::kPauseDelivery
+                                           : ScenarioStep::Kind::kResumeDelivery;
+    return step;
+  }
   if (kind == "pause" || kind == "resume" || kind == "retry_failed" || kind == "promote_delayed") {
     if (!body.is_string()) Fail(p, "expected the logical queue's name");
     step.queue = body.get<std::string>();
@@ -397,6 +411,26 @@ ScenarioExpect ParseExpect(const Json& json, const std::string& path) {
           Fields::IntValue(v, Sub(f.Path("scheduler_iterations"), id), 0, INT64_MAX / 4);
     }
   }
+  if (const Json* fired = f.Get("faults_fired")) {
+    if (!fired->is_object()) Fail(f.Path("faults_fired"), "expected an object of fault id -> n");
+    for (const auto& [id, v] : fired->items()) {
+      const std::string p = Sub(f.Path("faults_fired"), id);
+      if (!FaultFromId(id)) Fail(p, "is not a fault of the catalogue (Q1 ... T3)");
+      e.faults_fired[id] = Fields::IntValue(v, p, 1, INT64_MAX / 4);
+    }
+  }
+  if (const Json* s = f.Get("scheduler_max_lateness_s")) {
+    if (!s->is_object()) {
+      Fail(f.Path("scheduler_max_lateness_s"), "expected an object of id -> seconds");
+    }
+    for (const auto& [id, v] : s->items()) {
+      const std::string p = Sub(f.Path("scheduler_max_lateness_s"), id);
+      if (!v.is_number() || v.get<double>() < 0 || v.get<double>() > 1e9) {
+        Fail(p, "expected a number of seconds, 0 or more");
+      }
+      e.scheduler_max_lateness_ms[id] = std::llround(v.get<double>() * 1000);
+    }
+  }
   if (const Json* inv = f.Get("invariants")) {
     if (!inv->is_array()) Fail(f.Path("invariants"), "expected an array of ids (\"INV-01\")");
     for (std::size_t i = 0; i < inv->size(); ++i) {
@@ -441,6 +475,16 @@ Scenario Parse(const Json& json, const std::filesystem::path& origin) {
       con.concurrency = static_cast<int>(cf.Int("concurrency", con.concurrency, 1, 1000));
       if (const auto pf = cf.OptInt("prefetch", 1, 1000)) con.prefetch = static_cast<int>(*pf);
       cf.Done();
+    }
+    if (const Json* en = e.Get("engine")) {
+      Fields ef(*en, e.Path("engine"));
+      s.engine.kv_binding = ef.String("kv_binding", std::string());
+      s.engine.kv_pause_hint = ef.Bool("kv_pause_hint", false);
+      s.engine.kv_throttle_cache = ef.Bool("kv_throttle_cache", false);
+      if ((s.engine.kv_pause_hint || s.engine.kv_throttle_cache) && s.engine.kv_binding.empty()) {
+        Fail(ef.Path("kv_binding"), "is required by kv_pause_hint and kv_throttle_cache");
+      }
+      ef.Done();
     }
     if (const Json* q = e.Get("queues")) {
       if (!q->is_object()) Fail(e.Path("queues"), "expected an object of queue name -> config");

@@ -32,6 +32,14 @@ struct ScenarioConsumer {
   std::optional<int> prefetch;
 };
 
+// How the engine uses Workers KV (engine-spec.md §4.8): off unless the scenario names a KV
+// binding of its wrangler.jsonc.
+struct ScenarioEngine {
+  std::string kv_binding;        // Empty: the engine uses no KV.
+  bool kv_pause_hint = false;    // Consult the KV pause hint before a direct send.
+  bool kv_throttle_cache = false;  // Cache throttle deduplication keys in KV.
+};
+
 // How the processor behaves for one job name. Each draw is seeded by (job id, attempt), so a
 // replay makes the same choices.
 struct AttemptRule {
@@ -65,11 +73,19 @@ struct ScenarioStep {
     kResume,
     kRetryFailed,
     kPromote,
-    kSend
+    kSend,
+    // On a Cloudflare queue (`physical_queue`), as its dashboard or REST API would: delete every
+    // message, pause delivery to its consumer, resume it.
+    kPurgeQueue,
+    kPauseDelivery,
+    kResumeDelivery
   };
   Kind kind = Kind::kAdd;
   std::int64_t at_ms = 0;
   std::string queue = "jobs";
+  // The Worker that acts (its KV location and clock): producers in different locations see
+  // each other's KV writes late.
+  std::string producer = "producer";
   // kAdd: `count` jobs, `every_ms` apart (0: one bulk add). kRate: `per_second` for `for_ms`.
   std::string name;
   nlohmann::json data = nlohmann::json::object();
@@ -86,6 +102,12 @@ struct ScenarioStep {
   // messages): `data` as a JSON body, or `text` as a text body.
   std::string binding;
   std::optional<std::string> text;
+  std::string physical_queue;  // kPurgeQueue, kPauseDelivery, kResumeDelivery.
+
+  bool on_physical_queue() const {
+    return kind == Kind::kPurgeQueue || kind == Kind::kPauseDelivery ||
+           kind == Kind::kResumeDelivery;
+  }
 };
 
 struct CountExpectation {
@@ -96,6 +118,11 @@ struct CountExpectation {
 struct ScenarioExpect {
   std::map<std::string, CountExpectation> counts;            // By state (and "paused").
   std::map<std::string, std::int64_t> scheduler_iterations;  // By "queue/id" or "id".
+  // Each iteration of the scheduler started no earlier than its slot and at most this many ms
+  // after it (no drift), by "queue/id" or "id".
+  std::map<std::string, std::int64_t> scheduler_max_lateness_ms;
+  // Faults that must have fired at least this often (the scenario exercises what it claims).
+  std::map<std::string, std::int64_t> faults_fired;
   // Invariant ids that must hold; empty = all of them.
   std::vector<std::string> invariants;
   bool all_finished = true;  // No job left waiting, delayed, prioritized, active, or in a flow.
@@ -110,6 +137,7 @@ struct Scenario {
   std::filesystem::path origin;  // The file it came from (errors and replay commands).
   std::optional<std::filesystem::path> wrangler;  // Relative to the scenario file.
   ScenarioConsumer consumer;
+  ScenarioEngine engine;
   std::map<std::string, engine::QueueConfig> queues;  // Logical queues to open (>= "jobs").
   Profile profile = Profile::kFidelity;
   bool swarm = false;  // The seed picks which of the profile's faults are on and how hard.

@@ -104,6 +104,30 @@ TEST(ScenarioFormat, ErrorsNameTheFieldAndWhatWasExpected) {
   EXPECT_EQ(ErrorOf(Json::array()), "s.json: (top level): expected an object");
 }
 
+TEST(ScenarioFormat, NewFieldsNameTheirErrors) {
+  Json j = Minimal();
+  j["environment"] = Json{{"engine", {{"kv_pause_hint", true}}}};
+  EXPECT_EQ(ErrorOf(j),
+            "s.json: environment.engine.kv_binding: is required by kv_pause_hint and "
+            "kv_throttle_cache");
+  j = Minimal();
+  j["workload"][0] = Json{{"at_s", 1}, {"purge_queue", 7}};
+  EXPECT_EQ(ErrorOf(j),
+            "s.json: workload[0].purge_queue: expected the name of a Cloudflare queue of the "
+            "environment");
+  j = Minimal();
+  j["workload"][0]["producer"] = "";
+  EXPECT_EQ(ErrorOf(j),
+            "s.json: workload[0].producer: expected a Worker name of 1 to 64 characters");
+  j = Minimal();
+  j["expect"] = Json{{"faults_fired", {{"K9", 1}}}};
+  EXPECT_EQ(ErrorOf(j), "s.json: expect.faults_fired.K9: is not a fault of the catalogue (Q1 ... T3)");
+  j = Minimal();
+  j["expect"] = Json{{"scheduler_max_lateness_s", {{"s", "soon"}}}};
+  EXPECT_EQ(ErrorOf(j),
+            "s.json: expect.scheduler_max_lateness_s.s: expected a number of seconds, 0 or more");
+}
+
 TEST(ScenarioFormat, AFaultPlanFileCarriesRulesForcedDecisionsAndForcedOnly) {
   const Json plan = Json::parse(R"({"profile": "robustness", "rules": {"Q3": {"probability": 0.25,
     "windows": [[0, 30]], "max_firings": 2}}, "disable": ["O1"],
@@ -170,6 +194,59 @@ TEST(ScenarioRun, BehavioursDecideEachAttemptAndTheReportCountsTheOutcome) {
   EXPECT_EQ(report["effects"]["effects"], 3);
   EXPECT_TRUE(Bool(report, "checks", "completed jobs")["ok"].get<bool>());
   EXPECT_EQ(report["replay"], "cfemu run s.json --seed 1");
+}
+
+TEST(ScenarioRun, APurgedQueueLosesNoJobAndThePurgeIsReported) {
+  Json j = Minimal();
+  j["duration_s"] = 600;
+  j["workload"] = Json::parse(R"([
+    {"at_s": 0, "pause_delivery": "jobs"},
+    {"at_s": 1, "add": {"name": "a", "count": 5}},
+    {"at_s": 10, "purge_queue": "jobs"},
+    {"at_s": 11, "resume_delivery": "jobs"}])");
+  j["liveness_s"] = 3600;
+  j["processors"] = Json::parse(R"({"a": {"side_effect": true}})");
+  j["expect"] = Json::parse(R"({"counts": {"completed": 5}, "effects": "once"})");
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const Json report = RunScenario(*s, ScenarioRunOptions());
+  EXPECT_TRUE(report["ok"].get<bool>()) << report.dump(2);
+  EXPECT_EQ(report["messages"]["purged"], 5);
+  EXPECT_GT(report["messages"]["sent"].get<int>(), 5);  // The lost envelopes were sent again.
+}
+
+TEST(ScenarioRun, AnUnknownCloudflareQueueFailsTheProducersCheck) {
+  Json j = Minimal();
+  j["workload"].push_back(Json::parse(R"({"at_s": 1, "purge_queue": "nope"})"));
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok());
+  const Json report = RunScenario(*s, ScenarioRunOptions());
+  const Json check = Bool(report, "checks", "the producer's calls went through");
+  EXPECT_FALSE(check["ok"].get<bool>());
+  EXPECT_NE(check["detail"].get<std::string>().find("workload[1]"), std::string::npos);
+}
+
+TEST(ScenarioRun, ProducersInOtherLocationsAndFaultsFiredAreChecked) {
+  Json j = Minimal();
+  j["profile"] = "fidelity";
+  j["environment"] = Json::parse(
+      R"({"engine": {"kv_binding": "CACHE", "kv_pause_hint": true, "kv_throttle_cache": true}})");
+  j["faults"] = Json::parse(R"({"rules": {"K1": {"probability": 1}}, "disable": ["W1", "W2",
+      "Q1", "Q2", "Q6", "N1", "N2", "N3"]})");
+  j["workload"] = Json::parse(R"([
+    {"at_s": 0, "producer": "api-eu", "add": {"name": "a", "count": 20, "every_s": 1,
+      "opts": {"deduplication": {"id": "k", "ttl": 10000}}}},
+    {"at_s": 0.5, "producer": "api-us", "add": {"name": "a", "count": 20, "every_s": 1,
+      "opts": {"deduplication": {"id": "k", "ttl": 10000}}}}])");
+  j["expect"] = Json::parse(R"({"counts": {"completed": 2}, "faults_fired": {"K1": 1, "T3": 1}})");
+  auto s = ParseScenario(j, "s.json");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  const Json report = RunScenario(*s, ScenarioRunOptions());
+  EXPECT_TRUE(Bool(report, "checks", "completed jobs")["ok"].get<bool>()) << report.dump(2);
+  EXPECT_TRUE(Bool(report, "checks", "fault K1 fired at least 1 times")["ok"].get<bool>());
+  const Json t3 = Bool(report, "checks", "fault T3 fired at least 1 times");
+  EXPECT_FALSE(t3["ok"].get<bool>());
+  EXPECT_EQ(t3["detail"], "0 firings");
 }
 
 TEST(ScenarioRun, AnUnmetExpectationFailsTheRunWithItsDetail) {
