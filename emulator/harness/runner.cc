@@ -105,16 +105,6 @@ Result<T> Retried(Run& run, const std::string& what, const std::function<Task<Re
   return result;
 }
 
-Status RetriedStatus(Run& run, const std::string& what, const std::function<Task<Status>()>& call) {
-  Status status;
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    status = run.sim.Run(call());
-    if (status.ok()) return status;
-  }
-  run.errors.push_back(what + ": " + status.ToString());
-  return status;
-}
-
 Status Build(Run& run) {
   const Scenario& s = run.scenario;
   engine::EngineBindings& bindings = run.bindings;
@@ -170,20 +160,40 @@ Status Build(Run& run) {
   return Status::Ok();
 }
 
-// One action of the workload at its virtual time.
+// The async form of Retried, for workload steps: each producer plays its own steps.
+template <class T>
+Task<Result<T>> RetriedAsync(Run& run, std::string what,
+                             std::function<Task<Result<T>>()> call) {
+  Result<T> result = Status::Unavailable("not tried");
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    result = co_await call();
+    if (result.ok()) co_return result;
+    if (result.status().code() == core::Code::kInvalidArgument) break;  // Not transient.
+  }
+  run.errors.push_back(what + ": " + result.status().ToString());
+  co_return result;
+}
+
+Task<void> RetriedStatusAsync(Run& run, std::string what, std::function<Task<Status>()> call) {
+  Status status;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    status = co_await call();
+    if (status.ok()) co_return;
+  }
+  run.errors.push_back(what + ": " + status.ToString());
+}
+
+// One action of the workload at its virtual time, by one producer.
 struct Action {
   std::int64_t at_ms = 0;
   std::size_t order = 0;  // Ties keep the file's order.
-  std::function<void()> run;
+  std::string producer;
+  std::function<Task<void>()> run;
 };
 
-// The logical queue as `producer` sees it: its own engine on its own Env (KV location).
-Result<engine::Queue*> QueueFor(Run& run, const std::string& producer, const std::string& queue) {
-  if (producer == "producer") return &run.queues.at(queue);
-  const std::string key = producer + "/" + queue;
-  if (const auto it = run.producer_queues.find(key); it != run.producer_queues.end()) {
-    return &it->second;
-  }
+// The engine a producer adds through: its own, on its own Env (KV location).
+Result<engine::Engine*> EngineFor(Run& run, const std::string& producer) {
+  if (producer == "producer") return run.engine.get();
   auto& engine = run.producer_engines[producer];
   if (!engine) {
     auto created = engine::Engine::Create(run.world->EnvFor(producer), run.bindings,
@@ -192,22 +202,123 @@ Result<engine::Queue*> QueueFor(Run& run, const std::string& producer, const std
     if (!created.ok()) return created.status();
     engine = std::make_unique<engine::Engine>(std::move(*created));
   }
-  auto opened = engine->GetQueue(queue);
+  return engine.get();
+}
+
+// The logical queue as `producer` sees it.
+Result<engine::Queue*> QueueFor(Run& run, const std::string& producer, const std::string& queue) {
+  if (producer == "producer") return &run.queues.at(queue);
+  const std::string key = producer + "/" + queue;
+  if (const auto it = run.producer_queues.find(key); it != run.producer_queues.end()) {
+    return &it->second;
+  }
+  auto engine = EngineFor(run, producer);
+  if (!engine.ok()) return engine.status();
+  auto opened = (*engine)->GetQueue(queue);
   if (!opened.ok()) return opened.status();
   return &run.producer_queues.emplace(key, std::move(*opened)).first->second;
 }
 
+Task<void> AddJob(Run& run, engine::Queue* queue, std::string name, Json data,
+                  engine::JobOptions options, std::string where) {
+  (void)co_await RetriedAsync<engine::Job>(run, std::move(where),
+                                           [&] { return queue->Add(name, data, options); });
+}
+
+Task<void> AddJobs(Run& run, engine::Queue* queue, std::vector<engine::BulkJob> jobs,
+                   std::string where) {
+  (void)co_await RetriedAsync<std::vector<engine::Job>>(run, std::move(where),
+                                                        [&] { return queue->AddBulk(jobs); });
+}
+
+Task<void> AddFlow(Run& run, engine::Engine* engine, engine::FlowJob flow, std::string where) {
+  auto producer = engine->GetFlowProducer();
+  (void)co_await RetriedAsync<engine::JobNode>(run, std::move(where),
+                                               [&] { return producer.Add(flow); });
+}
+
+Task<void> UpsertScheduler(Run& run, engine::Queue* queue, ScenarioStep step, std::string where) {
+  (void)co_await RetriedAsync<std::optional<engine::Job>>(run, std::move(where), [&] {
+    return queue->UpsertJobScheduler(step.scheduler_id, step.repeat, step.job_template);
+  });
+}
+
+Task<void> QueueCall(Run& run, engine::Queue* queue, ScenarioStep::Kind kind, std::string where) {
+  switch (kind) {
+    case ScenarioStep::Kind::kPause:
+    case ScenarioStep::Kind::kResume: {
+      const bool pause = kind == ScenarioStep::Kind::kPause;
+      co_await RetriedStatusAsync(run, std::move(where),
+                                  [&] { return pause ? queue->Pause() : queue->Resume(); });
+      co_return;
+    }
+    case ScenarioStep::Kind::kRetryFailed:
+      (void)co_await RetriedAsync<std::int64_t>(run, std::move(where),
+                                                [&] { return queue->RetryJobs(); });
+      co_return;
+    default:
+      (void)co_await RetriedAsync<std::int64_t>(run, std::move(where),
+                                                [&] { return queue->PromoteJobs(); });
+      co_return;
+  }
+}
+
+Task<void> SendRaw(Run& run, ScenarioStep step, std::string where) {
+  auto producer = run.world->EnvFor(step.producer).Queue(step.binding);
+  if (!producer.ok()) {
+    run.errors.push_back(where + ": " + producer.status().ToString());
+    co_return;
+  }
+  (void)co_await RetriedAsync<platform::SendResult>(run, std::move(where), [&] {
+    platform::Body body = step.text ? platform::Body(platform::Text{*step.text})
+                                    : platform::Body(step.data);
+    return (*producer)->Send(std::move(body));
+  });
+}
+
+// A Cloudflare queue's admin action (the dashboard's purge, pause and resume of delivery).
+void PhysicalQueueCall(Run& run, const ScenarioStep& step, const std::string& where) {
+  Broker& broker = run.world->queues();
+  Status status;
+  if (step.kind == ScenarioStep::Kind::kPurgeQueue) {
+    status = broker.Purge(step.physical_queue).status();
+  } else if (step.kind == ScenarioStep::Kind::kPauseDelivery) {
+    status = broker.Pause(step.physical_queue);
+  } else {
+    status = broker.Resume(step.physical_queue);
+  }
+  if (!status.ok()) run.errors.push_back(where + ": " + status.ToString());
+}
+
+Task<void> PhysicalQueueCallTask(Run& run, ScenarioStep step, std::string where) {
+  PhysicalQueueCall(run, step, where);
+  co_return;
+}
+
 void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vector<Action>& out) {
+  const std::string where = "workload[" + std::to_string(index) + "]";
+  auto push = [&](std::int64_t at_ms, std::function<Task<void>()> task) {
+    out.push_back({at_ms, index, step.producer, std::move(task)});
+  };
+  if (step.on_physical_queue()) {
+    push(step.at_ms, [&run, step, where] { return PhysicalQueueCallTask(run, step, where); });
+    return;
+  }
+  if (step.kind == ScenarioStep::Kind::kSend) {
+    for (int n = 0; n < step.count; ++n) {
+      push(step.at_ms, [&run, step, where] { return SendRaw(run, step, where); });
+    }
+    return;
+  }
   engine::Queue* queue = nullptr;
-  if (step.kind != ScenarioStep::Kind::kSend && !step.on_physical_queue()) {
+  if (step.kind != ScenarioStep::Kind::kFlow) {
     auto found = QueueFor(run, step.producer, step.queue);
     if (!found.ok()) {
-      run.errors.push_back("workload[" + std::to_string(index) + "]: " + found.status().ToString());
+      run.errors.push_back(where + ": " + found.status().ToString());
       return;
     }
     queue = *found;
   }
-  const std::string where = "workload[" + std::to_string(index) + "]";
   // Each job gets a deterministic jobId unless the step sets one, so that a producer retry
   // after a lost reply finds the job instead of adding it twice (engine-spec §9 row 12).
   auto options_for = [index, step](int n) {
@@ -215,28 +326,27 @@ void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vect
     if (!options.job_id) options.job_id = "w" + std::to_string(index) + "-" + std::to_string(n);
     return options;
   };
-  auto add_one = [&run, queue, step, where, options_for](int n) {
+  auto data_for = [step](int n) {
     Json data = step.data;
     if (data.is_object()) data["n"] = n;
-    const engine::JobOptions options = options_for(n);
-    (void)Retried<engine::Job>(run, where, [&] { return queue->Add(step.name, data, options); });
+    return data;
+  };
+  auto add_one = [&run, queue, step, where, options_for, data_for](int n) {
+    return AddJob(run, queue, step.name, data_for(n), options_for(n), where);
   };
   switch (step.kind) {
     case ScenarioStep::Kind::kAdd:
       if (step.every_ms == 0 && step.count > 1) {
-        out.push_back({step.at_ms, index, [&run, queue, step, where, options_for] {
-                         std::vector<engine::BulkJob> jobs;
-                         for (int n = 0; n < step.count; ++n) {
-                           Json data = step.data;
-                           if (data.is_object()) data["n"] = n;
-                           jobs.emplace_back(step.name, std::move(data), options_for(n));
-                         }
-                         (void)Retried<std::vector<engine::Job>>(
-                             run, where, [&] { return queue->AddBulk(jobs); });
-                       }});
+        push(step.at_ms, [&run, queue, step, where, options_for, data_for] {
+          std::vector<engine::BulkJob> jobs;
+          for (int n = 0; n < step.count; ++n) {
+            jobs.emplace_back(step.name, data_for(n), options_for(n));
+          }
+          return AddJobs(run, queue, std::move(jobs), where);
+        });
       } else {
         for (int n = 0; n < step.count; ++n) {
-          out.push_back({step.at_ms + n * step.every_ms, index, [add_one, n] { add_one(n); }});
+          push(step.at_ms + n * step.every_ms, [add_one, n] { return add_one(n); });
         }
       }
       return;
@@ -244,78 +354,46 @@ void AddActions(Run& run, const ScenarioStep& step, std::size_t index, std::vect
       const auto total = static_cast<std::int64_t>(step.per_second * step.for_ms / 1000.0);
       for (std::int64_t n = 0; n < total; ++n) {
         const auto offset = static_cast<std::int64_t>(n * 1000.0 / step.per_second);
-        out.push_back({step.at_ms + offset, index, [add_one, n] { add_one(static_cast<int>(n)); }});
+        push(step.at_ms + offset, [add_one, n] { return add_one(static_cast<int>(n)); });
       }
       return;
     }
-    case ScenarioStep::Kind::kFlow:
-      out.push_back({step.at_ms, index, [&run, step, where] {
-                       auto producer = run.engine->GetFlowProducer();
-                       (void)Retried<engine::JobNode>(run, where,
-                                                      [&] { return producer.Add(step.flow); });
-                     }});
-      return;
-    case ScenarioStep::Kind::kScheduler:
-      out.push_back({step.at_ms, index, [&run, queue, step, where] {
-                       (void)Retried<std::optional<engine::Job>>(run, where, [&] {
-                         return queue->UpsertJobScheduler(step.scheduler_id, step.repeat,
-                                                          step.job_template);
-                       });
-                     }});
-      return;
-    case ScenarioStep::Kind::kPause:
-    case ScenarioStep::Kind::kResume:
-      out.push_back({step.at_ms, index, [&run, queue, step, where] {
-                       const bool pause = step.kind == ScenarioStep::Kind::kPause;
-                       (void)RetriedStatus(
-                           run, where, [&] { return pause ? queue->Pause() : queue->Resume(); });
-                     }});
-      return;
-    case ScenarioStep::Kind::kRetryFailed:
-      out.push_back({step.at_ms, index, [&run, queue, where] {
-                       (void)Retried<std::int64_t>(run, where, [&] { return queue->RetryJobs(); });
-                     }});
-      return;
-    case ScenarioStep::Kind::kSend:
-      for (int n = 0; n < step.count; ++n) {
-        out.push_back({step.at_ms, index, [&run, step, where] {
-                         platform::Env& env = run.world->EnvFor(step.producer);
-                         auto producer = env.Queue(step.binding);
-                         if (!producer.ok()) {
-                           run.errors.push_back(where + ": " + producer.status().ToString());
-                           return;
-                         }
-                         (void)Retried<platform::SendResult>(run, where, [&] {
-                           platform::Body body = step.text
-                                                     ? platform::Body(platform::Text{*step.text})
-                                                     : platform::Body(step.data);
-                           return (*producer)->Send(std::move(body));
-                         });
-                       }});
+    case ScenarioStep::Kind::kFlow: {
+      auto engine = EngineFor(run, step.producer);
+      if (!engine.ok()) {
+        run.errors.push_back(where + ": " + engine.status().ToString());
+        return;
       }
+      push(step.at_ms, [&run, engine = *engine, step, where] {
+        return AddFlow(run, engine, step.flow, where);
+      });
       return;
-    case ScenarioStep::Kind::kPurgeQueue:
-    case ScenarioStep::Kind::kPauseDelivery:
-    case ScenarioStep::Kind::kResumeDelivery:
-      out.push_back({step.at_ms, index, [&run, step, where] {
-                       Broker& broker = run.world->queues();
-                       Status status;
-                       if (step.kind == ScenarioStep::Kind::kPurgeQueue) {
-                         status = broker.Purge(step.physical_queue).status();
-                       } else if (step.kind == ScenarioStep::Kind::kPauseDelivery) {
-                         status = broker.Pause(step.physical_queue);
-                       } else {
-                         status = broker.Resume(step.physical_queue);
-                       }
-                       if (!status.ok()) run.errors.push_back(where + ": " + status.ToString());
-                     }});
+    }
+    case ScenarioStep::Kind::kScheduler:
+      push(step.at_ms, [&run, queue, step, where] {
+        return UpsertScheduler(run, queue, step, where);
+      });
       return;
-    case ScenarioStep::Kind::kPromote:
-      out.push_back({step.at_ms, index, [&run, queue, where] {
-                       (void)Retried<std::int64_t>(run, where,
-                                                   [&] { return queue->PromoteJobs(); });
-                     }});
+    default:  // pause, resume, retry_failed, promote_delayed
+      push(step.at_ms, [&run, queue, kind = step.kind, where] {
+        return QueueCall(run, queue, kind, where);
+      });
       return;
+  }
+}
+
+// One producer plays its steps in time order: each step starts at its time, or when the
+// producer's previous call returns if that is later. Producers play concurrently, so one that
+// hangs (a partition, a timeout) delays only its own steps.
+Task<void> PlayProducer(Run& run, core::Instant start, std::vector<Action> actions) {
+  for (const Action& action : actions) {
+    const core::Instant at = start + core::Milliseconds(action.at_ms);
+    if (at > run.sim.now()) {
+      const Status slept =
+          co_await run.sim.SleepUntil(at, core::TimerKind::kForeground, core::CancelToken());
+      if (!slept.ok()) co_return;
+    }
+    co_await action.run();
   }
 }
 
@@ -335,10 +413,10 @@ Status Drive(Run& run, core::Instant start) {
   std::stable_sort(actions.begin(), actions.end(), [](const Action& a, const Action& b) {
     return std::tie(a.at_ms, a.order) < std::tie(b.at_ms, b.order);
   });
-  for (const Action& action : actions) {
-    const core::Instant at = start + core::Milliseconds(action.at_ms);
-    if (at > run.sim.now()) CFEMU_RETURN_IF_ERROR(run.sim.RunUntil(at));
-    action.run();
+  std::map<std::string, std::vector<Action>> by_producer;
+  for (Action& action : actions) by_producer[action.producer].push_back(std::move(action));
+  for (auto& [producer, steps] : by_producer) {
+    run.sim.Spawn(PlayProducer(run, start, std::move(steps)));
   }
   const core::Instant end = start + core::Milliseconds(s.duration_ms);
   if (end > run.sim.now()) CFEMU_RETURN_IF_ERROR(run.sim.RunUntil(end));
