@@ -1,0 +1,38 @@
+// The REST API of `cfemu serve` over one World: the Cloudflare v4 routes (Queues for now),
+// bearer-token authentication on /client/v4/**, and the v4 envelope for every answer,
+// including requests that match no route. Pure over HttpRequest/HttpResponse: no sockets.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "emulator/http/queue_routes.h"
+#include "emulator/http/router.h"
+#include "emulator/http/server.h"
+#include "emulator/world.h"
+
+namespace cfemu::emulator {
+
+struct RestOptions {
+  // Non-empty: /client/v4/** requires "Authorization: Bearer <token>" (else 403, code 10000).
+  // Empty: any bearer token, or none, is accepted.
+  std::string token;
+};
+
+class RestApi final : public HttpHandler {
+ public:
+  // `world` must outlive the API; call it only on the world's thread.
+  RestApi(World& world, RestOptions options);
+
+  std::size_t BodyLimit(const HttpRequest& head) const override;
+  core::Task<HttpResponse> Handle(HttpRequest request) override;
+
+ private:
+  bool Authorized(const HttpRequest& request) const;
+
+  RestOptions options_;
+  Router router_;
+  QueueRoutes queues_;
+};
+
+}  // namespace cfemu::emulator

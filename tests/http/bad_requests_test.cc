@@ -1,0 +1,144 @@
+// A table of bad requests (issue 6, robustness): each gets its HTTP status and v4 envelope
+// error code, and none changes any state.
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/http/http_testing.h"
+
+namespace cfemu::testing {
+namespace {
+
+struct BadRequest {
+  std::string name;
+  std::string method;
+  std::string target;  // "{jobs}" stands for the path of queue "jobs".
+  std::string body;
+  int status;
+  int code;
+};
+
+std::string ManyMessages(int n) {
+  Json messages = Json::array();
+  for (int i = 0; i < n; ++i) messages.push_back({{"body", i}});
+  return Json{{"messages", messages}}.dump();
+}
+
+std::vector<BadRequest> Table() {
+  const std::string big(129 * 1000, 'x');
+  return {
+      {"truncated JSON", "POST", "{jobs}/messages", R"({"body": "x")", 400, 10208},
+      {"not JSON", "POST", "{jobs}/messages", "hello", 400, 10208},
+      {"JSON array, not object", "POST", "{jobs}/messages", "[1,2]", 400, 10207},
+      {"invalid UTF-8", "POST", "{jobs}/messages", "{\"body\": \"\xff\xfe\"}", 400, 10208},
+      {"overlong UTF-8", "POST", "{jobs}/messages", "{\"body\": \"\xc0\xaf\"}", 400, 10208},
+      {"nesting too deep", "POST", "{jobs}/messages",
+       "{\"body\":" + std::string(100, '[') + std::string(100, ']') + "}", 400, 10207},
+      {"content type v8", "POST", "{jobs}/messages", R"({"body":"x","content_type":"v8"})", 400,
+       10203},
+      {"content type not a string", "POST", "{jobs}/messages", R"({"body":"x","content_type":1})",
+       400, 10207},
+      {"text body not a string", "POST", "{jobs}/messages",
+       R"({"body":{"a":1},"content_type":"text"})", 400, 10203},
+      {"missing body", "POST", "{jobs}/messages", R"({"content_type":"json"})", 400, 10203},
+      {"delay as string", "POST", "{jobs}/messages", R"({"body":1,"delay_seconds":"5"})", 400,
+       10207},
+      {"negative delay", "POST", "{jobs}/messages", R"({"body":1,"delay_seconds":-1})", 400, 10203},
+      {"delay over 24 h", "POST", "{jobs}/messages", R"({"body":1,"delay_seconds":86401})", 400,
+       10203},
+      {"huge delay", "POST", "{jobs}/messages", R"({"body":1,"delay_seconds":1e300})", 400, 10207},
+      {"huge integer delay", "POST", "{jobs}/messages",
+       R"({"body":1,"delay_seconds":123456789012345678901234567890})", 400, 10207},
+      {"fractional delay", "POST", "{jobs}/messages", R"({"body":1,"delay_seconds":1.5})", 400,
+       10207},
+      {"129 KB message", "POST", "{jobs}/messages", Json{{"body", big}}.dump(), 400, 10204},
+      {"101-message batch", "POST", "{jobs}/messages/batch", ManyMessages(101), 400, 10206},
+      {"empty batch", "POST", "{jobs}/messages/batch", R"({"messages":[]})", 400, 10203},
+      {"messages not an array", "POST", "{jobs}/messages/batch", R"({"messages":"x"})", 400, 10207},
+      {"batch delay out of range", "POST", "{jobs}/messages/batch",
+       R"({"messages":[{"body":1}],"delay_seconds":90000})", 400, 10202},
+      {"one bad message in a batch", "POST", "{jobs}/messages/batch",
+       R"({"messages":[{"body":1},{"body":2,"content_type":"bytes"}]})", 400, 10203},
+      {"batch_size as string", "POST", "{jobs}/messages/pull", R"({"batch_size":"5"})", 400, 10207},
+      {"batch_size 0", "POST", "{jobs}/messages/pull", R"({"batch_size":0})", 400, 10207},
+      {"batch_size 101", "POST", "{jobs}/messages/pull", R"({"batch_size":101})", 400, 10207},
+      {"visibility over 12 h", "POST", "{jobs}/messages/pull",
+       R"({"visibility_timeout_ms":43200001})", 400, 10207},
+      {"acks not an array", "POST", "{jobs}/messages/ack", R"({"acks":{"lease_id":"x"}})", 400,
+       10207},
+      {"lease id not a string", "POST", "{jobs}/messages/ack", R"({"acks":[{"lease_id":7}]})", 400,
+       10207},
+      {"retry delay as string", "POST", "{jobs}/messages/ack",
+       R"({"retries":[{"lease_id":"x","delay_seconds":"1"}]})", 400, 10207},
+      {"queue name not a string", "POST", "/client/v4/accounts/a/queues", R"({"queue_name":5})",
+       400, 10207},
+      {"queue name missing", "POST", "/client/v4/accounts/a/queues", "{}", 400, 10207},
+      {"queue name too long", "POST", "/client/v4/accounts/a/queues",
+       Json{{"queue_name", std::string(64, 'a')}}.dump(), 400, 10107},
+      {"retention too short", "PATCH", "{jobs}", R"({"settings":{"message_retention_period":1}})",
+       400, 10207},
+      {"settings not an object", "PATCH", "{jobs}", R"({"settings":[]})", 400, 10207},
+      {"consumer batch_size 0", "POST", "{jobs}/consumers",
+       R"({"type":"http_pull","settings":{"batch_size":0}})", 400, 10207},
+      {"consumer DLQ is itself", "POST", "{jobs}/consumers",
+       R"({"type":"http_pull","dead_letter_queue":"jobs"})", 400, 10207},
+      {"path traversal in queue id", "POST",
+       "/client/v4/accounts/a/queues/..%2F..%2Fetc%2Fpasswd/messages", R"({"body":1})", 400, 7003},
+      {"dot-dot queue id", "GET", "/client/v4/accounts/a/queues/../metrics", "", 400, 7003},
+      {"encoded NUL in id", "GET", "/client/v4/accounts/a/queues/ab%00cd", "", 400, 7003},
+      {"bad escape in id", "GET", "/client/v4/accounts/a/queues/%zz", "", 400, 7003},
+      {"non-hex queue id", "GET", "/client/v4/accounts/a/queues/NOTAQUEUEID", "", 400, 7003},
+      {"unknown queue id", "POST",
+       "/client/v4/accounts/a/queues/00000000000000000000000000000000/messages", R"({"body":1})",
+       404, 10104},
+      {"unknown consumer id", "GET", "{jobs}/consumers/00000000000000000000000000000000", "", 404,
+       10104},
+      {"unknown route", "GET", "/client/v4/accounts/a/nothing", "", 404, 7000},
+      {"unknown route outside the API", "GET", "/etc/passwd", "", 404, 7000},
+      {"method not allowed", "DELETE", "{jobs}/messages", "", 405, 7001},
+      {"oversize body", "POST", "/client/v4/accounts/a/queues",
+       Json{{"queue_name", std::string(70 * 1024, 'a')}}.dump(), 413, 6008},
+  };
+}
+
+TEST(BadRequests, EachGetsItsStatusAndEnvelopeCodeAndChangesNothing) {
+  TestServer server;
+  const std::string jobs = QueuesPath("/" + server.QueueId("jobs"));
+  for (const BadRequest& bad : Table()) {
+    SCOPED_TRACE(bad.name);
+    std::string target = bad.target;
+    if (target.rfind("{jobs}", 0) == 0) target = jobs + target.substr(6);
+    Client client(server.port());  // Some bad requests close their connection.
+    const ClientResponse r = client.Request(bad.method, target, bad.body);
+    EXPECT_EQ(r.status, bad.status) << r.body;
+    EXPECT_EQ(r.error_code(), bad.code) << r.body;
+    EXPECT_EQ(r.json.value("success", true), false);
+    EXPECT_TRUE(r.json.contains("result") && r.json["result"].is_null());
+  }
+  Client client(server.port());
+  const ClientResponse queues = client.Get(QueuesPath());
+  ASSERT_EQ(queues.status, 200);
+  ASSERT_EQ(queues.json["result"].size(), 2u);
+  for (const Json& queue : queues.json["result"]) {
+    EXPECT_EQ(queue["consumers_total_count"], queue["queue_name"] == "jobs" ? 1 : 0);
+    EXPECT_EQ(queue["settings"]["message_retention_period"], 345600);
+  }
+  EXPECT_EQ(client.Get(jobs + "/metrics").json["result"]["backlog_count"], 0);
+}
+
+TEST(BadRequests, TheServerStillAnswersAfterEveryBadRequestOnOneConnection) {
+  TestServer server;
+  const std::string jobs = QueuesPath("/" + server.QueueId("jobs"));
+  Client client(server.port());
+  for (const BadRequest& bad : Table()) {
+    if (bad.status == 413) continue;  // Closes the connection by design.
+    std::string target = bad.target;
+    if (target.rfind("{jobs}", 0) == 0) target = jobs + target.substr(6);
+    ASSERT_EQ(client.Request(bad.method, target, bad.body).status, bad.status) << bad.name;
+  }
+  EXPECT_EQ(client.Get(QueuesPath()).status, 200);
+}
+
+}  // namespace
+}  // namespace cfemu::testing
