@@ -1,0 +1,27 @@
+// `cfemu serve [--config wrangler.jsonc] [--host 127.0.0.1] [--port 8787] [--token T]`: serves
+// the Cloudflare v4 REST API (Queues for now) on a World built from the configuration (default:
+// the compiled-in job queue wiring), on the real-time runtime, until SIGINT or SIGTERM stops it
+// gracefully. Prints the bound address on stdout (useful with --port 0).
+//
+// serve runs no Worker scripts yet: consumers the configuration declares as worker (push)
+// consumers are served as http_pull consumers with the same settings, so every configured
+// queue can be pulled over REST.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cfemu::emulator {
+
+struct ServeOptions {
+  std::string config;  // wrangler.jsonc; empty: the compiled-in fixture.
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8787;  // 0: an ephemeral port.
+  std::string token;          // Empty: any bearer token, or none, is accepted.
+};
+
+// Returns the process exit code: 0 after a graceful stop, 1 when the server cannot start
+// (e.g. the port is taken), 2 bad input.
+int RunServe(const ServeOptions& options);
+
+}  // namespace cfemu::emulator
