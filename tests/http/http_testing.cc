@@ -16,6 +16,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "emulator/sim/manual_time.h"
 #include "emulator/sim/realtime.h"
 #include "src/core/ids.h"
 
@@ -43,7 +44,8 @@ platform::EnvSpec PullQueueSpec() {
 struct TestServer::State {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  emulator::RealTimeRuntime runtime{io, /*seed=*/1, emulator::Profile::kStrict};
+  std::unique_ptr<emulator::HostBase> runtime;
+  emulator::ManualTimeRuntime* manual = nullptr;
   std::unique_ptr<emulator::World> world;
   std::unique_ptr<emulator::RestApi> api;
   std::unique_ptr<emulator::HttpServer> server;
@@ -51,9 +53,18 @@ struct TestServer::State {
 };
 
 TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
-                       emulator::HttpServerOptions http)
+                       emulator::HttpServerOptions http, bool manual_time)
     : state_(std::make_unique<State>()) {
-  auto world = emulator::World::Create(state_->runtime, std::move(spec));
+  if (manual_time) {
+    auto manual = std::make_unique<emulator::ManualTimeRuntime>(state_->io, /*seed=*/1,
+                                                                emulator::Profile::kStrict);
+    state_->manual = manual.get();
+    state_->runtime = std::move(manual);
+  } else {
+    state_->runtime = std::make_unique<emulator::RealTimeRuntime>(state_->io, /*seed=*/1,
+                                                                  emulator::Profile::kStrict);
+  }
+  auto world = emulator::World::Create(*state_->runtime, std::move(spec));
   EXPECT_TRUE(world.ok()) << world.status().ToString();
   state_->world = std::move(*world);
   state_->api = std::make_unique<emulator::RestApi>(*state_->world, std::move(rest));
@@ -93,6 +104,11 @@ void TestServer::OnLoop(std::function<void()> f) {
 }
 
 emulator::World& TestServer::world() { return *state_->world; }
+
+void TestServer::AdvanceTime(core::Duration d) {
+  ASSERT_NE(state_->manual, nullptr);
+  OnLoop([&] { state_->manual->AdvanceBy(d); });
+}
 
 std::string TestServer::QueueId(const std::string& name) {
   return core::DeriveHexId("queue", name);

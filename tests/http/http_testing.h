@@ -26,8 +26,10 @@ platform::EnvSpec PullQueueSpec();
 
 class TestServer {
  public:
+  // With `manual_time`, the World runs on the manual-virtual-time runtime (starting at the
+  // virtual epoch) and AdvanceTime() moves its clock; otherwise on the real-time runtime.
   explicit TestServer(platform::EnvSpec spec = PullQueueSpec(), emulator::RestOptions rest = {},
-                      emulator::HttpServerOptions http = {});
+                      emulator::HttpServerOptions http = {}, bool manual_time = false);
   ~TestServer();  // Stops the server gracefully, then the loop.
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
@@ -38,6 +40,8 @@ class TestServer {
   // Runs `f` on the server's thread and waits for it to return.
   void OnLoop(std::function<void()> f);
   emulator::World& world();
+  // REQUIRES: manual_time. Moves the World's clock forward, on the server's thread.
+  void AdvanceTime(core::Duration d);
   // The 32-hex id of a queue, for paths.
   std::string QueueId(const std::string& name);
   int connections();
