@@ -1,4 +1,4 @@
-// The REST API of `cfemu serve` over one World: the Cloudflare v4 routes (Queues for now),
+// The REST API of `cfemu serve` over one World: the Cloudflare v4 routes (Queues and D1 for now),
 // bearer-token authentication on /client/v4/**, and the v4 envelope for every answer,
 // including requests that match no route. Pure over HttpRequest/HttpResponse: no sockets.
 #pragma once
@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "emulator/http/d1_routes.h"
 #include "emulator/http/queue_routes.h"
 #include "emulator/http/router.h"
 #include "emulator/http/server.h"
@@ -33,6 +34,7 @@ class RestApi final : public HttpHandler {
   RestOptions options_;
   Router router_;
   QueueRoutes queues_;
+  D1Routes d1_;
 };
 
 }  // namespace cfemu::emulator

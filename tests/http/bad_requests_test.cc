@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "src/core/ids.h"
 #include "tests/http/http_testing.h"
 
 namespace cfemu::testing {
@@ -23,6 +24,23 @@ std::string ManyMessages(int n) {
   Json messages = Json::array();
   for (int i = 0; i < n; ++i) messages.push_back({{"body", i}});
   return Json{{"messages", messages}}.dump();
+}
+
+std::string Target(const std::string& target, TestServer& server) {
+  const std::string db = "/client/v4/accounts/acc/d1/database/" + core::DeriveUuid("d1", "main");
+  if (target.rfind("{jobs}", 0) == 0) {
+    return QueuesPath("/" + server.QueueId("jobs")) + target.substr(6);
+  }
+  if (target.rfind("{db}", 0) == 0) return db + target.substr(4);
+  return target;
+}
+
+// The database's schema, to compare before and after.
+Json Schema(TestServer& server) {
+  Client client(server.port());
+  return client
+      .Post(Target("{db}/query", server), {{"sql", "SELECT type, name, sql FROM sqlite_master"}})
+      .json["result"];
 }
 
 std::vector<BadRequest> Table() {
@@ -97,6 +115,16 @@ std::vector<BadRequest> Table() {
       {"unknown route", "GET", "/client/v4/accounts/a/nothing", "", 404, 7000},
       {"unknown route outside the API", "GET", "/etc/passwd", "", 404, 7000},
       {"method not allowed", "DELETE", "{jobs}/messages", "", 405, 7001},
+      {"ATTACH in a D1 query", "POST", "{db}/query",
+       R"({"sql":"ATTACH DATABASE '/tmp/evil.sqlite' AS evil"})", 400, 7500},
+      {"BEGIN in a D1 query", "POST", "{db}/query", R"({"sql":"BEGIN TRANSACTION"})", 400, 7500},
+      {"D1 sql not a string", "POST", "{db}/query", R"({"sql":["SELECT 1"]})", 400, 7400},
+      {"D1 params not an array", "POST", "{db}/raw", R"({"sql":"SELECT ?","params":1})", 400, 7400},
+      {"unknown D1 database", "POST",
+       "/client/v4/accounts/a/d1/database/00000000-0000-0000-0000-000000000000/query",
+       R"({"sql":"SELECT 1"})", 404, 7404},
+      {"path traversal in a D1 id", "GET", "/client/v4/accounts/a/d1/database/..%2f..%2fetc", "",
+       400, 7003},
       {"oversize body", "POST", "/client/v4/accounts/a/queues",
        Json{{"queue_name", std::string(70 * 1024, 'a')}}.dump(), 413, 6008},
   };
@@ -105,10 +133,11 @@ std::vector<BadRequest> Table() {
 TEST(BadRequests, EachGetsItsStatusAndEnvelopeCodeAndChangesNothing) {
   TestServer server;
   const std::string jobs = QueuesPath("/" + server.QueueId("jobs"));
+  const Json schema_before = Schema(server);
+  ASSERT_TRUE(schema_before.is_array());
   for (const BadRequest& bad : Table()) {
     SCOPED_TRACE(bad.name);
-    std::string target = bad.target;
-    if (target.rfind("{jobs}", 0) == 0) target = jobs + target.substr(6);
+    const std::string target = Target(bad.target, server);
     Client client(server.port());  // Some bad requests close their connection.
     const ClientResponse r = client.Request(bad.method, target, bad.body);
     EXPECT_EQ(r.status, bad.status) << r.body;
@@ -125,16 +154,15 @@ TEST(BadRequests, EachGetsItsStatusAndEnvelopeCodeAndChangesNothing) {
     EXPECT_EQ(queue["settings"]["message_retention_period"], 345600);
   }
   EXPECT_EQ(client.Get(jobs + "/metrics").json["result"]["backlog_count"], 0);
+  EXPECT_EQ(Schema(server), schema_before);
 }
 
 TEST(BadRequests, TheServerStillAnswersAfterEveryBadRequestOnOneConnection) {
   TestServer server;
-  const std::string jobs = QueuesPath("/" + server.QueueId("jobs"));
   Client client(server.port());
   for (const BadRequest& bad : Table()) {
     if (bad.status == 413) continue;  // Closes the connection by design.
-    std::string target = bad.target;
-    if (target.rfind("{jobs}", 0) == 0) target = jobs + target.substr(6);
+    const std::string target = Target(bad.target, server);
     ASSERT_EQ(client.Request(bad.method, target, bad.body).status, bad.status) << bad.name;
   }
   EXPECT_EQ(client.Get(QueuesPath()).status, 200);

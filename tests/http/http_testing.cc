@@ -38,6 +38,7 @@ platform::EnvSpec PullQueueSpec() {
   pull.queue = "jobs";
   pull.type = platform::ConsumerType::kHttpPull;
   spec.consumers = {pull};
+  spec.d1_databases = {{"DB", "main", ""}};
   return spec;
 }
 

@@ -21,7 +21,8 @@ namespace cfemu::testing {
 
 using Json = nlohmann::json;
 
-// Queues "jobs" (an http_pull consumer) and "plain" (no consumer).
+// Queues "jobs" (an http_pull consumer) and "plain" (no consumer); D1 database "main"
+// (binding DB).
 platform::EnvSpec PullQueueSpec();
 
 class TestServer {
