@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   cfemu::emulator::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand(
       "serve",
-      "Serve the Cloudflare v4 REST API (Queues, D1) on localhost over a World built from a "
+      "Serve the Cloudflare v4 REST API (Queues, D1, KV) on localhost over a World built from a "
       "wrangler.jsonc, in real time, until SIGINT or SIGTERM");
   serve_cmd->add_option("--config", serve.config,
                         "wrangler.jsonc (default: the compiled-in job queue wiring)");

@@ -1,5 +1,5 @@
 // `cfemu serve [--config wrangler.jsonc] [--host 127.0.0.1] [--port 8787] [--token T]`: serves
-// the Cloudflare v4 REST API (Queues and D1 for now) on a World built from the configuration
+// the Cloudflare v4 REST API (Queues, D1 and KV) on a World built from the configuration
 // (default: the compiled-in job queue wiring), on the real-time runtime, until SIGINT or SIGTERM
 // stops it gracefully. Prints the bound address on stdout (useful with --port 0).
 //

@@ -1,4 +1,4 @@
-// The REST API of `cfemu serve` over one World: the Cloudflare v4 routes (Queues and D1 for now),
+// The REST API of `cfemu serve` over one World: the Cloudflare v4 routes (Queues, D1, KV),
 // bearer-token authentication on /client/v4/**, and the v4 envelope for every answer,
 // including requests that match no route. Pure over HttpRequest/HttpResponse: no sockets.
 #pragma once
@@ -7,6 +7,7 @@
 #include <string>
 
 #include "emulator/http/d1_routes.h"
+#include "emulator/http/kv_routes.h"
 #include "emulator/http/queue_routes.h"
 #include "emulator/http/router.h"
 #include "emulator/http/server.h"
@@ -35,6 +36,7 @@ class RestApi final : public HttpHandler {
   Router router_;
   QueueRoutes queues_;
   D1Routes d1_;
+  KvRoutes kv_;
 };
 
 }  // namespace cfemu::emulator

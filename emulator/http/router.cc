@@ -23,8 +23,16 @@ bool IsParam(const std::string& segment) {
   return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
 }
 
-bool SafeSegment(const std::string& decoded) {
-  if (decoded.empty() || decoded == "." || decoded == "..") return false;
+// "{key_name:any}" takes any non-empty decoded value: for names that never reach a path (KV
+// keys may hold '/').
+bool IsOpaqueParam(const std::string& segment) {
+  return segment.size() > 6 && segment.compare(segment.size() - 5, 5, ":any}") == 0;
+}
+
+bool SafeSegment(const std::string& decoded, bool opaque) {
+  if (decoded.empty()) return false;
+  if (opaque) return true;
+  if (decoded == "." || decoded == "..") return false;
   for (char c : decoded) {
     if (c == '/' || c == '\\' || c == '\0') return false;
   }
@@ -59,12 +67,13 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
         continue;
       }
       std::string decoded;
-      if (!PercentDecode(parts[i], decoded) || !SafeSegment(decoded)) {
+      const bool opaque = IsOpaqueParam(want);
+      if (!PercentDecode(parts[i], decoded) || !SafeSegment(decoded, opaque)) {
         bad = true;
         ok = false;
         break;
       }
-      params[want.substr(1, want.size() - 2)] = std::move(decoded);
+      params[want.substr(1, want.size() - (opaque ? 6 : 2))] = std::move(decoded);
     }
     if (bad) {
       // Keep looking: another route may match with a literal in this place.

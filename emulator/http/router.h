@@ -1,6 +1,8 @@
 // A small router: routes are (method, pattern, body limit, handler); a pattern's {name}
 // segments match one non-empty path segment, percent-decoded. Decoded segments may not be "."
 // or "..", nor hold '/', '\\' or NUL, so no id from a path can climb out of where it is used.
+// A {name:any} segment takes any non-empty decoded value, for names that never reach a file
+// path (KV keys may hold '/').
 // Unknown paths answer 404 (7000), known paths with another method 405 (7001), bad segments
 // 400 (7003), all in the v4 envelope.
 #pragma once

@@ -32,6 +32,10 @@ std::string Target(const std::string& target, TestServer& server) {
     return QueuesPath("/" + server.QueueId("jobs")) + target.substr(6);
   }
   if (target.rfind("{db}", 0) == 0) return db + target.substr(4);
+  if (target.rfind("{kv}", 0) == 0) {
+    return "/client/v4/accounts/acc/storage/kv/namespaces/" + core::DeriveHexId("kv", "CACHE") +
+           target.substr(4);
+  }
   return target;
 }
 
@@ -41,6 +45,12 @@ Json Schema(TestServer& server) {
   return client
       .Post(Target("{db}/query", server), {{"sql", "SELECT type, name, sql FROM sqlite_master"}})
       .json["result"];
+}
+
+std::string ManyKeys(int n) {
+  Json keys = Json::array();
+  for (int i = 0; i < n; ++i) keys.push_back("k" + std::to_string(i));
+  return Json{{"keys", keys}}.dump();
 }
 
 std::vector<BadRequest> Table() {
@@ -125,6 +135,25 @@ std::vector<BadRequest> Table() {
        R"({"sql":"SELECT 1"})", 404, 7404},
       {"path traversal in a D1 id", "GET", "/client/v4/accounts/a/d1/database/..%2f..%2fetc", "",
        400, 7003},
+      {"KV bulk write not an array", "PUT", "{kv}/bulk", R"({"key":"a","value":"b"})", 400, 10001},
+      {"KV bulk write with a number value", "PUT", "{kv}/bulk", R"([{"key":"a","value":1}])", 400,
+       10001},
+      {"KV bulk write with bad base64", "PUT", "{kv}/bulk",
+       R"([{"key":"a","value":"%%%","base64":true}])", 400, 10001},
+      {"KV bulk get of 101 keys", "POST", "{kv}/bulk/get", ManyKeys(101), 400, 10001},
+      {"KV bulk get of type arrayBuffer", "POST", "{kv}/bulk/get",
+       R"({"keys":["a"],"type":"arrayBuffer"})", 400, 10001},
+      {"KV bulk delete of numbers", "POST", "{kv}/bulk/delete", "[1,2]", 400, 10001},
+      {"KV expiration_ttl not a number", "PUT", "{kv}/values/a?expiration_ttl=soon", "v", 400,
+       10001},
+      {"KV key of 513 bytes", "PUT", "{kv}/values/" + std::string(513, 'k'), "v", 400, 10001},
+      {"KV list limit 0", "GET", "{kv}/keys?limit=0", "", 400, 10001},
+      {"KV malformed cursor", "GET", "{kv}/keys?cursor=%%%", "", 400, 10001},
+      {"unknown KV namespace", "GET",
+       "/client/v4/accounts/a/storage/kv/namespaces/00000000000000000000000000000000/keys", "", 404,
+       10013},
+      {"path traversal in a KV namespace id", "GET",
+       "/client/v4/accounts/a/storage/kv/namespaces/..%2F..%2Fetc/keys", "", 400, 7003},
       {"oversize body", "POST", "/client/v4/accounts/a/queues",
        Json{{"queue_name", std::string(70 * 1024, 'a')}}.dump(), 413, 6008},
   };
@@ -155,6 +184,9 @@ TEST(BadRequests, EachGetsItsStatusAndEnvelopeCodeAndChangesNothing) {
   }
   EXPECT_EQ(client.Get(jobs + "/metrics").json["result"]["backlog_count"], 0);
   EXPECT_EQ(Schema(server), schema_before);
+  const ClientResponse keys = client.Get(Target("{kv}/keys", server));
+  ASSERT_EQ(keys.status, 200);
+  EXPECT_EQ(keys.json["result"], Json::parse(R"([])")) << keys.body;
 }
 
 TEST(BadRequests, TheServerStillAnswersAfterEveryBadRequestOnOneConnection) {

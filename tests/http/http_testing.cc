@@ -39,6 +39,7 @@ platform::EnvSpec PullQueueSpec() {
   pull.type = platform::ConsumerType::kHttpPull;
   spec.consumers = {pull};
   spec.d1_databases = {{"DB", "main", ""}};
+  spec.kv_namespaces = {{"CACHE", ""}};
   return spec;
 }
 

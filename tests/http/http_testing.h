@@ -22,7 +22,7 @@ namespace cfemu::testing {
 using Json = nlohmann::json;
 
 // Queues "jobs" (an http_pull consumer) and "plain" (no consumer); D1 database "main"
-// (binding DB).
+// (binding DB); KV namespace CACHE.
 platform::EnvSpec PullQueueSpec();
 
 class TestServer {
