@@ -36,6 +36,8 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;
 // Raw bytes read ahead of the parser: a header, or part of a body or of pipelined requests.
 constexpr std::size_t kBufferLimit = 64 * 1024;
+// A lingering close discards at most this much input from a client that keeps sending.
+constexpr std::size_t kLingerBytes = 8 * 1024 * 1024;
 
 std::chrono::milliseconds Ms(core::Duration d) { return std::chrono::milliseconds(d.ms()); }
 
@@ -43,6 +45,9 @@ struct Connection {
   explicit Connection(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
   bool idle = true;  // Waiting for a request to start: Stop() may close it at once.
+  // An error answer was sent before the request was read to its end: the client may still be
+  // sending, and closing with unread input would reset the connection and lose the answer.
+  bool unread_input = false;
 };
 
 std::string Lower(beast::string_view text) {
@@ -156,6 +161,18 @@ asio::awaitable<void> HttpServer::Impl::Serve(std::shared_ptr<Connection> connec
               e.what());
   }
   error_code ec;
+  if (connection->unread_input) {
+    // Lingering close: stop sending, then discard what still arrives (bounded in time and
+    // bytes) so the answer reaches the client before the connection goes.
+    connection->stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    std::size_t discarded = 0;
+    while (!ec && discarded < kLingerBytes) {
+      buffer.clear();
+      connection->stream.expires_after(std::chrono::seconds(2));
+      discarded += co_await connection->stream.async_read_some(
+          buffer.prepare(kReadChunk), asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
   connection->stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   connection->stream.close();
   Ended(id);
@@ -200,6 +217,7 @@ asio::awaitable<void> HttpServer::Impl::Read(Connection& c, beast::flat_buffer& 
     const int status = ec == http::error::header_limit ? 431 : 400;
     const HttpResponse bad =
         Failure(status, cf_code::kInvalidRequestHeaders, "Invalid request: " + ec.message());
+    c.unread_input = true;
     co_await Write(c, bad, 11, false, ec);
     co_return;
   }
@@ -212,6 +230,7 @@ asio::awaitable<void> HttpServer::Impl::Read(Connection& c, beast::flat_buffer& 
         Failure(413, cf_code::kBodyTooLarge,
                 "Request body too large: " + std::to_string(*declared) +
                     " bytes; this route accepts at most " + std::to_string(limit));
+    c.unread_input = true;
     co_await Write(c, too_large, parsed.version, false, ec);
     co_return;
   }
@@ -230,6 +249,7 @@ asio::awaitable<void> HttpServer::Impl::Read(Connection& c, beast::flat_buffer& 
       const HttpResponse too_large = Failure(
           413, cf_code::kBodyTooLarge,
           "Request body too large; this route accepts at most " + std::to_string(limit) + " bytes");
+      c.unread_input = true;
       co_await Write(c, too_large, parsed.version, false, ec);
       co_return;
     }

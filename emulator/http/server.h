@@ -50,7 +50,8 @@ struct HttpServerOptions {
 
 class HttpServer {
  public:
-  // `io` and `handler` must outlive the server.
+  // `io` and `handler` must outlive the server. Destroy it after Stop() has reported, or once
+  // the io_context no longer runs: connections still open would call `handler`.
   HttpServer(boost::asio::io_context& io, HttpHandler& handler, HttpServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

@@ -87,6 +87,16 @@ TEST(HttpServer, DeclaredOversizeBodyIs413BeforeTheBodyIsSent) {
   EXPECT_TRUE(client.ServerClosed());
 }
 
+TEST(HttpServer, OversizeBodySentAnywayStillGetsIts413) {
+  TestServer server;
+  Client client(server.port());
+  // 4 MB to a 64 KB route: the server answers after the head and discards the rest, so the
+  // client's write completes and the answer is not lost to a reset.
+  const ClientResponse r = client.Request("POST", QueuesPath(), std::string(4 << 20, 'x'));
+  ExpectEnvelopeError(r, 413, 6008);
+  EXPECT_FALSE(r.keep_alive);
+}
+
 TEST(HttpServer, ChunkedBodyOverTheRouteLimitIs413) {
   TestServer server;
   Client client(server.port());
