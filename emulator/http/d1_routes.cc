@@ -280,7 +280,9 @@ core::Task<HttpResponse> D1Routes::Query(const HttpRequest& request, const Route
   } else {
     auto statement = StatementOf(*body);
     if (!statement.ok()) co_return FailureFrom(statement.status(), kMalformed);
-    results = co_await service.Query(statement->sql(), statement->params(), rows);
+    std::string sql = statement->sql();  // Named: see the GCC 12 note in cron_routes.cc.
+    std::vector<platform::D1Param> bound = statement->params();
+    results = co_await service.Query(std::move(sql), std::move(bound), rows);
   }
   if (!results.ok()) {
     co_return Failure(400, kQueryFailed, results.status().message());

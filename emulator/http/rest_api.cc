@@ -28,10 +28,11 @@ bool SameSecret(std::string_view a, std::string_view b) {
 }  // namespace
 
 RestApi::RestApi(World& world, RestOptions options)
-    : options_(std::move(options)), queues_(world), d1_(world), kv_(world) {
+    : options_(std::move(options)), queues_(world), d1_(world), kv_(world), cron_(world) {
   queues_.AddTo(router_);
   d1_.AddTo(router_);
   kv_.AddTo(router_);
+  cron_.AddTo(router_);
 }
 
 std::size_t RestApi::BodyLimit(const HttpRequest& head) const {

@@ -1,11 +1,14 @@
-// The REST API of `cfemu serve` over one World: the Cloudflare v4 routes (Queues, D1, KV),
-// bearer-token authentication on /client/v4/**, and the v4 envelope for every answer,
-// including requests that match no route. Pure over HttpRequest/HttpResponse: no sockets.
+// The REST API of `cfemu serve` over one World: the Cloudflare v4 routes (Queues, D1, KV) with
+// bearer-token authentication on /client/v4/**, and the manual cron triggers of local tooling.
+// Every answer is a v4 envelope, requests that match no route included, except where
+// production answers otherwise (KV values as raw bytes, cron triggers as plain text). Pure over
+// HttpRequest/HttpResponse: no sockets.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "emulator/http/cron_routes.h"
 #include "emulator/http/d1_routes.h"
 #include "emulator/http/kv_routes.h"
 #include "emulator/http/queue_routes.h"
@@ -37,6 +40,7 @@ class RestApi final : public HttpHandler {
   QueueRoutes queues_;
   D1Routes d1_;
   KvRoutes kv_;
+  CronRoutes cron_;
 };
 
 }  // namespace cfemu::emulator
