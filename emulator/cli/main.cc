@@ -122,6 +122,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--port", serve.port, "Port to listen on; 0 picks a free one")
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
+  serve_cmd->add_option("--persist", serve.persist_dir,
+                        "Keep queues, D1, KV and Durable Objects in this directory (default: in "
+                        "memory)");
   serve_cmd->add_option("--token", serve.token,
                         "Require 'Authorization: Bearer TOKEN' on /client/v4/** (default: "
                         "accept any or none)");

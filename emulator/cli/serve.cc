@@ -54,6 +54,7 @@ int RunServe(const ServeOptions& options) {
   RealTimeRuntime runtime(io, /*seed=*/1, Profile::kStrict);
   WorldOptions world_options;
   world_options.registry = &registry;
+  if (!options.persist_dir.empty()) world_options.persist_dir = options.persist_dir;
   auto world = World::Create(runtime, std::move(spec), world_options);
   if (!world.ok()) {
     std::fprintf(stderr, "cfemu serve: %s\n", world.status().ToString().c_str());
