@@ -128,6 +128,9 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--token", serve.token,
                         "Require 'Authorization: Bearer TOKEN' on /client/v4/** (default: "
                         "accept any or none)");
+  serve_cmd->add_flag("--virtual-time", serve.virtual_time,
+                      "Run on virtual time (from 2026-01-01T00:00:00Z) that moves only through "
+                      "POST /admin/v1/time/advance");
   serve_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 

@@ -12,6 +12,7 @@
 #include "emulator/config/wrangler_config.h"
 #include "emulator/http/rest_api.h"
 #include "emulator/http/server.h"
+#include "emulator/sim/manual_time.h"
 #include "emulator/sim/realtime.h"
 #include "emulator/world.h"
 #include "src/engine/coordinator/coordinator.h"
@@ -51,17 +52,26 @@ int RunServe(const ServeOptions& options) {
   ServeWorkerConsumersAsPull(spec);
 
   boost::asio::io_context io;
-  RealTimeRuntime runtime(io, /*seed=*/1, Profile::kStrict);
+  std::unique_ptr<HostBase> runtime;
+  ManualTimeRuntime* manual = nullptr;
+  if (options.virtual_time) {
+    auto owned = std::make_unique<ManualTimeRuntime>(io, /*seed=*/1, Profile::kStrict);
+    manual = owned.get();
+    runtime = std::move(owned);
+  } else {
+    runtime = std::make_unique<RealTimeRuntime>(io, /*seed=*/1, Profile::kStrict);
+  }
   WorldOptions world_options;
   world_options.registry = &registry;
   if (!options.persist_dir.empty()) world_options.persist_dir = options.persist_dir;
-  auto world = World::Create(runtime, std::move(spec), world_options);
+  auto world = World::Create(*runtime, std::move(spec), world_options);
   if (!world.ok()) {
     std::fprintf(stderr, "cfemu serve: %s\n", world.status().ToString().c_str());
     return 2;
   }
   RestOptions rest;
   rest.token = options.token;
+  rest.virtual_time = manual;
   RestApi api(**world, rest);
   HttpServerOptions http;
   http.host = options.host;

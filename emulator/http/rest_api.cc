@@ -11,6 +11,7 @@ namespace cfemu::emulator {
 namespace {
 
 constexpr std::string_view kApiPrefix = "/client/v4/";
+constexpr std::string_view kAdminPrefix = "/admin/v1/";
 
 bool StartsWith(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
@@ -33,6 +34,10 @@ RestApi::RestApi(World& world, RestOptions options)
   d1_.AddTo(router_);
   kv_.AddTo(router_);
   cron_.AddTo(router_);
+  if (options_.virtual_time != nullptr) {
+    time_ = std::make_unique<TimeRoutes>(*options_.virtual_time);
+    time_->AddTo(router_);
+  }
 }
 
 std::size_t RestApi::BodyLimit(const HttpRequest& head) const {
@@ -40,7 +45,11 @@ std::size_t RestApi::BodyLimit(const HttpRequest& head) const {
 }
 
 bool RestApi::Authorized(const HttpRequest& request) const {
-  if (options_.token.empty() || !StartsWith(request.path(), kApiPrefix)) return true;
+  const std::string_view path = request.path();
+  if (options_.token.empty()) return true;
+  if (!StartsWith(path, kApiPrefix) && !StartsWith(path, kAdminPrefix) && path != "/admin/v1") {
+    return true;
+  }
   const std::string_view value = request.header("authorization");
   constexpr std::string_view kScheme = "bearer ";
   if (value.size() < kScheme.size()) return false;

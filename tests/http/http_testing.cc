@@ -62,6 +62,7 @@ TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
                                                                 emulator::Profile::kStrict);
     state_->manual = manual.get();
     state_->runtime = std::move(manual);
+    rest.virtual_time = state_->manual;  // Serves /admin/v1/time as serve --virtual-time does.
   } else {
     state_->runtime = std::make_unique<emulator::RealTimeRuntime>(state_->io, /*seed=*/1,
                                                                   emulator::Profile::kStrict);

@@ -170,6 +170,21 @@ TEST(HttpServer, TokenIsRequiredWhenConfigured) {
   EXPECT_EQ(client.Get(QueuesPath(), {{"Authorization", "bearer s3cret"}}).status, 200);
 }
 
+TEST(HttpServer, TheTimeApiExistsOnlyOnVirtualTime) {
+  TestServer server;
+  Client client(server.port());
+  ExpectEnvelopeError(client.Get("/admin/v1/time"), 404, 7000);
+}
+
+TEST(HttpServer, TheAdminApiNeedsTheTokenToo) {
+  emulator::RestOptions rest;
+  rest.token = "s3cret";
+  TestServer server(PullQueueSpec(), rest, {}, /*manual_time=*/true);
+  Client client(server.port());
+  ExpectEnvelopeError(client.Post("/admin/v1/time/advance", {{"ms", 1}}), 403, 10000);
+  EXPECT_EQ(client.Get("/admin/v1/time", {{"Authorization", "Bearer s3cret"}}).status, 200);
+}
+
 TEST(HttpServer, WithoutATokenAnyOrNoBearerIsAccepted) {
   TestServer server;
   Client client(server.port());

@@ -112,5 +112,26 @@ TEST_F(VirtualTimeRest, MessagesExpireAtTheQueuesRetentionPeriod) {
   EXPECT_EQ(Backlog(), 0);
 }
 
+TEST_F(VirtualTimeRest, TheClockMovesThroughTheAdminApi) {
+  const Json now = Ok(client_.Get("/admin/v1/time"));
+  EXPECT_EQ(now["now_ms"], core::kVirtualEpoch.unix_ms());
+  EXPECT_EQ(now["now"], "2026-01-01T00:00:00.000Z");
+  Ok(client_.Post(jobs_ + "/messages", {{"body", 1}, {"delay_seconds", 60}}));
+  EXPECT_EQ(Ok(client_.Post("/admin/v1/time/advance", {{"ms", 60'000}}))["now_ms"],
+            core::kVirtualEpoch.unix_ms() + 60'000);
+  EXPECT_EQ(Pull().size(), 1u);
+  const std::int64_t to = core::kVirtualEpoch.unix_ms() + 3'600'000;
+  EXPECT_EQ(Ok(client_.Post("/admin/v1/time/advance", {{"to_ms", to}}))["now_ms"], to);
+}
+
+TEST_F(VirtualTimeRest, BadAdvancesAreRefusedAndMoveNothing) {
+  for (const Json& body : {Json::object(), Json{{"ms", -1}}, Json{{"ms", "5"}},
+                           Json{{"ms", 1}, {"to_ms", 2}}, Json{{"to_ms", 0}}}) {
+    const ClientResponse r = client_.Post("/admin/v1/time/advance", body);
+    EXPECT_EQ(r.status, 400) << body.dump();
+  }
+  EXPECT_EQ(Ok(client_.Get("/admin/v1/time"))["now_ms"], core::kVirtualEpoch.unix_ms());
+}
+
 }  // namespace
 }  // namespace cfemu::testing
