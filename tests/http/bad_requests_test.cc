@@ -159,7 +159,7 @@ std::vector<BadRequest> Table() {
   };
 }
 
-TEST(BadRequests, EachGetsItsStatusAndEnvelopeCodeAndChangesNothing) {
+TEST(HttpBadRequests, EachGetsItsStatusAndEnvelopeCodeAndChangesNothing) {
   TestServer server;
   const std::string jobs = QueuesPath("/" + server.QueueId("jobs"));
   const Json schema_before = Schema(server);
@@ -189,7 +189,7 @@ TEST(BadRequests, EachGetsItsStatusAndEnvelopeCodeAndChangesNothing) {
   EXPECT_EQ(keys.json["result"], Json::parse(R"([])")) << keys.body;
 }
 
-TEST(BadRequests, TheServerStillAnswersAfterEveryBadRequestOnOneConnection) {
+TEST(HttpBadRequests, TheServerStillAnswersAfterEveryBadRequestOnOneConnection) {
   TestServer server;
   Client client(server.port());
   for (const BadRequest& bad : Table()) {

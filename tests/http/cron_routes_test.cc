@@ -43,7 +43,7 @@ Seen Snapshot(TestServer& server, const std::shared_ptr<Seen>& seen) {
   return copy;
 }
 
-TEST(CronTrigger, RunsTheHandlerWithTheGivenCronAndTime) {
+TEST(HttpCronTrigger, RunsTheHandlerWithTheGivenCronAndTime) {
   auto seen = std::make_shared<Seen>();
   TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
   Client client(server.port());
@@ -57,7 +57,7 @@ TEST(CronTrigger, RunsTheHandlerWithTheGivenCronAndTime) {
   EXPECT_EQ(after.times[0], 1767225900000);
 }
 
-TEST(CronTrigger, AliasesAndJsonFormat) {
+TEST(HttpCronTrigger, AliasesAndJsonFormat) {
   auto seen = std::make_shared<Seen>();
   TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
   Client client(server.port());
@@ -72,7 +72,7 @@ TEST(CronTrigger, AliasesAndJsonFormat) {
   EXPECT_EQ(after.times.back(), core::kVirtualEpoch.unix_ms());  // Default: now.
 }
 
-TEST(CronTrigger, AFailingHandlerAnswers500WithItsOutcome) {
+TEST(HttpCronTrigger, AFailingHandlerAnswers500WithItsOutcome) {
   auto seen = std::make_shared<Seen>();
   TestServer server(CronSpec(seen, true), {}, {}, /*manual_time=*/true);
   Client client(server.port());
@@ -81,7 +81,7 @@ TEST(CronTrigger, AFailingHandlerAnswers500WithItsOutcome) {
   EXPECT_EQ(r.body, "exception");
 }
 
-TEST(CronTrigger, ABadTimeIs400) {
+TEST(HttpCronTrigger, ABadTimeIs400) {
   auto seen = std::make_shared<Seen>();
   TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
   Client client(server.port());
@@ -89,7 +89,7 @@ TEST(CronTrigger, ABadTimeIs400) {
   EXPECT_TRUE(Snapshot(server, seen).crons.empty());
 }
 
-TEST(CronTrigger, NeedsNoTokenButTheApiDoes) {
+TEST(HttpCronTrigger, NeedsNoTokenButTheApiDoes) {
   auto seen = std::make_shared<Seen>();
   emulator::RestOptions rest;
   rest.token = "t";

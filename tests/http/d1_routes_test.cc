@@ -10,9 +10,9 @@
 namespace cfemu::testing {
 namespace {
 
-class D1Rest : public ::testing::Test {
+class HttpD1 : public ::testing::Test {
  protected:
-  D1Rest() : client_(server_.port()), main_(Databases("/" + core::DeriveUuid("d1", "main"))) {}
+  HttpD1() : client_(server_.port()), main_(Databases("/" + core::DeriveUuid("d1", "main"))) {}
 
   static std::string Databases(const std::string& suffix = "") {
     return "/client/v4/accounts/acc/d1/database" + suffix;
@@ -31,7 +31,7 @@ class D1Rest : public ::testing::Test {
   std::string main_;
 };
 
-TEST_F(D1Rest, ListsTheConfiguredDatabase) {
+TEST_F(HttpD1, ListsTheConfiguredDatabase) {
   const ClientResponse r = client_.Get(Databases());
   const Json result = Ok(r);
   ASSERT_EQ(result.size(), 1u);
@@ -43,7 +43,7 @@ TEST_F(D1Rest, ListsTheConfiguredDatabase) {
   EXPECT_EQ(r.json["result_info"]["total_count"], 1);
 }
 
-TEST_F(D1Rest, CreatedDatabaseCanBeQueriedAndDeleted) {
+TEST_F(HttpD1, CreatedDatabaseCanBeQueriedAndDeleted) {
   const Json created = Ok(client_.Post(Databases(), {{"name", "scratch"}}));
   EXPECT_EQ(created["name"], "scratch");
   const std::string path = Databases("/" + created["uuid"].get<std::string>());
@@ -56,18 +56,18 @@ TEST_F(D1Rest, CreatedDatabaseCanBeQueriedAndDeleted) {
   EXPECT_EQ(gone.error_code(), 7404);
 }
 
-TEST_F(D1Rest, ATakenNameIs409With7502) {
+TEST_F(HttpD1, ATakenNameIs409With7502) {
   const ClientResponse r = client_.Post(Databases(), {{"name", "main"}});
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(r.error_code(), 7502);
 }
 
-TEST_F(D1Rest, AConfiguredDatabaseIsNotDeleted) {
+TEST_F(HttpD1, AConfiguredDatabaseIsNotDeleted) {
   EXPECT_EQ(client_.Request("DELETE", main_).status, 400);
   EXPECT_EQ(client_.Get(main_).status, 200);
 }
 
-TEST_F(D1Rest, QueryReturnsRowObjectsAndMeta) {
+TEST_F(HttpD1, QueryReturnsRowObjectsAndMeta) {
   Query({{"sql", "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT)"}});
   const Json inserted =
       Query({{"sql", "INSERT INTO t(name) VALUES (?), (?)"}, {"params", {"a", "b"}}});
@@ -86,7 +86,7 @@ TEST_F(D1Rest, QueryReturnsRowObjectsAndMeta) {
   EXPECT_EQ(selected[0]["results"], Json::parse(R"([{"id":2,"name":"b"}])"));
 }
 
-TEST_F(D1Rest, SeveralStatementsGiveOneResultEach) {
+TEST_F(HttpD1, SeveralStatementsGiveOneResultEach) {
   const Json results =
       Query({{"sql", "CREATE TABLE t(a); INSERT INTO t VALUES (1); SELECT a FROM t WHERE a = ?"},
              {"params", {1}}});
@@ -94,14 +94,14 @@ TEST_F(D1Rest, SeveralStatementsGiveOneResultEach) {
   EXPECT_EQ(results[2]["results"], Json::parse(R"([{"a":1}])"));
 }
 
-TEST_F(D1Rest, RawReturnsColumnsAndRows) {
+TEST_F(HttpD1, RawReturnsColumnsAndRows) {
   Query({{"sql", "CREATE TABLE t(a, b); INSERT INTO t VALUES (1, 'x'), (2, 'y')"}});
   const Json results = Query({{"sql", "SELECT a, b FROM t ORDER BY a"}}, "/raw");
   EXPECT_EQ(results[0]["results"]["columns"], Json::parse(R"(["a","b"])"));
   EXPECT_EQ(results[0]["results"]["rows"], Json::parse(R"([[1,"x"],[2,"y"]])"));
 }
 
-TEST_F(D1Rest, ParamsKeepTheirTypes) {
+TEST_F(HttpD1, ParamsKeepTheirTypes) {
   Query({{"sql", "CREATE TABLE t(a, b, c, d, e, f)"}});
   Query({{"sql", "INSERT INTO t VALUES (?, ?, ?, ?, ?, ?)"},
          {"params", Json::parse(R"([1, 2.5, "s", null, true, 9007199254740993])")}});
@@ -116,12 +116,12 @@ TEST_F(D1Rest, ParamsKeepTheirTypes) {
   EXPECT_EQ(row["tb"], "real");
 }
 
-TEST_F(D1Rest, BlobsReadBackAsArraysOfBytes) {
+TEST_F(HttpD1, BlobsReadBackAsArraysOfBytes) {
   const Json row = Query({{"sql", "SELECT x'00ff10' AS b"}})[0]["results"][0];
   EXPECT_EQ(row["b"], Json::parse("[0,255,16]"));
 }
 
-TEST_F(D1Rest, BatchIsOneTransaction) {
+TEST_F(HttpD1, BatchIsOneTransaction) {
   Query({{"sql", "CREATE TABLE t(a UNIQUE)"}});
   const Json ok = Query({{"batch",
                           {{{"sql", "INSERT INTO t VALUES (?)"}, {"params", {1}}},
@@ -136,14 +136,14 @@ TEST_F(D1Rest, BatchIsOneTransaction) {
   EXPECT_EQ(Query({{"sql", "SELECT count(*) AS n FROM t"}})[0]["results"][0]["n"], 1);
 }
 
-TEST_F(D1Rest, SqlErrorsAre400With7500AndD1ErrorText) {
+TEST_F(HttpD1, SqlErrorsAre400With7500AndD1ErrorText) {
   const ClientResponse r = client_.Post(main_ + "/query", {{"sql", "SELECT * FROM nope"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.error_code(), 7500);
   EXPECT_EQ(r.json["errors"][0]["message"].get<std::string>().rfind("D1_ERROR", 0), 0u) << r.body;
 }
 
-TEST_F(D1Rest, AttachIsRefusedAndChangesNothing) {
+TEST_F(HttpD1, AttachIsRefusedAndChangesNothing) {
   const ClientResponse r =
       client_.Post(main_ + "/query", {{"sql", "ATTACH DATABASE '/tmp/x.sqlite' AS x"}});
   EXPECT_EQ(r.status, 400);
@@ -151,7 +151,7 @@ TEST_F(D1Rest, AttachIsRefusedAndChangesNothing) {
   EXPECT_EQ(Query({{"sql", "SELECT 1 AS one"}})[0]["results"][0]["one"], 1);
 }
 
-TEST_F(D1Rest, AnObjectParamIsATypeError) {
+TEST_F(HttpD1, AnObjectParamIsATypeError) {
   const ClientResponse r =
       client_.Post(main_ + "/query", {{"sql", "SELECT ?"}, {"params", {{{"a", 1}}}}});
   EXPECT_EQ(r.status, 400);
@@ -159,7 +159,7 @@ TEST_F(D1Rest, AnObjectParamIsATypeError) {
   EXPECT_NE(r.body.find("D1_TYPE_ERROR"), std::string::npos) << r.body;
 }
 
-TEST_F(D1Rest, MalformedBodiesAre400With7400) {
+TEST_F(HttpD1, MalformedBodiesAre400With7400) {
   for (const std::string body : {R"({"sql": 5})", R"({})", R"({"sql":"SELECT 1","params":{}})",
                                  R"({"batch":"x"})", R"({"batch":[]})", "not json"}) {
     const ClientResponse r = client_.Request("POST", main_ + "/query", body);
@@ -168,7 +168,7 @@ TEST_F(D1Rest, MalformedBodiesAre400With7400) {
   }
 }
 
-TEST_F(D1Rest, UnknownAndMalformedIds) {
+TEST_F(HttpD1, UnknownAndMalformedIds) {
   const ClientResponse unknown =
       client_.Post(Databases("/00000000-0000-0000-0000-000000000000/query"), {{"sql", "SELECT 1"}});
   EXPECT_EQ(unknown.status, 404);

@@ -13,9 +13,9 @@
 namespace cfemu::testing {
 namespace {
 
-class KvRest : public ::testing::Test {
+class HttpKv : public ::testing::Test {
  protected:
-  KvRest()
+  HttpKv()
       : server_(PullQueueSpec(), {}, {}, /*manual_time=*/true),
         client_(server_.port()),
         cache_(Namespaces("/" + core::DeriveHexId("kv", "CACHE"))) {}
@@ -38,7 +38,7 @@ class KvRest : public ::testing::Test {
   std::string cache_;
 };
 
-TEST_F(KvRest, ListsTheConfiguredNamespace) {
+TEST_F(HttpKv, ListsTheConfiguredNamespace) {
   const ClientResponse r = client_.Get(Namespaces());
   const Json result = Ok(r);
   ASSERT_EQ(result.size(), 1u);
@@ -49,7 +49,7 @@ TEST_F(KvRest, ListsTheConfiguredNamespace) {
   EXPECT_EQ(r.json["result_info"]["per_page"], 20);
 }
 
-TEST_F(KvRest, NamespacesCanBeCreatedRenamedAndDeleted) {
+TEST_F(HttpKv, NamespacesCanBeCreatedRenamedAndDeleted) {
   const Json created = Ok(client_.Post(Namespaces(), {{"title", "sessions"}}));
   EXPECT_EQ(created["title"], "sessions");
   const std::string path = Namespaces("/" + created["id"].get<std::string>());
@@ -61,18 +61,18 @@ TEST_F(KvRest, NamespacesCanBeCreatedRenamedAndDeleted) {
   EXPECT_EQ(gone.error_code(), 10013);
 }
 
-TEST_F(KvRest, ATakenTitleIs400With10014) {
+TEST_F(HttpKv, ATakenTitleIs400With10014) {
   const ClientResponse r = client_.Post(Namespaces(), {{"title", "CACHE"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.error_code(), 10014);
 }
 
-TEST_F(KvRest, AConfiguredNamespaceIsNotDeleted) {
+TEST_F(HttpKv, AConfiguredNamespaceIsNotDeleted) {
   EXPECT_EQ(client_.Request("DELETE", cache_).status, 400);
   EXPECT_EQ(client_.Get(cache_).status, 200);
 }
 
-TEST_F(KvRest, ValuesAreStoredAndReturnedAsRawBytes) {
+TEST_F(HttpKv, ValuesAreStoredAndReturnedAsRawBytes) {
   const std::string bytes("a\0b\xff\n", 5);
   Put("k", bytes);
   const ClientResponse r = client_.Get(cache_ + "/values/k");
@@ -82,20 +82,20 @@ TEST_F(KvRest, ValuesAreStoredAndReturnedAsRawBytes) {
   EXPECT_EQ(r.headers.count("expiration"), 0u);
 }
 
-TEST_F(KvRest, AMissingKeyIs404With10009) {
+TEST_F(HttpKv, AMissingKeyIs404With10009) {
   const ClientResponse r = client_.Get(cache_ + "/values/nope");
   EXPECT_EQ(r.status, 404);
   EXPECT_EQ(r.error_code(), 10009);
   EXPECT_EQ(client_.Get(cache_ + "/metadata/nope").status, 404);
 }
 
-TEST_F(KvRest, KeysWithSlashesAndSpacesRoundTrip) {
+TEST_F(HttpKv, KeysWithSlashesAndSpacesRoundTrip) {
   Put("user%2F42%20x", "v");
   EXPECT_EQ(client_.Get(cache_ + "/values/user%2F42%20x").body, "v");
   EXPECT_EQ(Ok(client_.Get(cache_ + "/keys"))[0]["name"], "user/42 x");
 }
 
-TEST_F(KvRest, MultipartPutStoresTheValueAndItsMetadata) {
+TEST_F(HttpKv, MultipartPutStoresTheValueAndItsMetadata) {
   const std::string body =
       "--XyZ\r\nContent-Disposition: form-data; name=\"value\"; filename=\"blob\"\r\n"
       "Content-Type: application/octet-stream\r\n\r\nhello\r\n"
@@ -108,14 +108,14 @@ TEST_F(KvRest, MultipartPutStoresTheValueAndItsMetadata) {
   EXPECT_EQ(Ok(client_.Get(cache_ + "/keys"))[0]["metadata"], Json::parse(R"({"v":1})"));
 }
 
-TEST_F(KvRest, MalformedMultipartIs400AndStoresNothing) {
+TEST_F(HttpKv, MalformedMultipartIs400AndStoresNothing) {
   const ClientResponse r = client_.Request("PUT", cache_ + "/values/m", "--XyZ\r\nbroken",
                                            {{"Content-Type", "multipart/form-data; boundary=XyZ"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(client_.Get(cache_ + "/values/m").status, 404);
 }
 
-TEST_F(KvRest, ExpirationTtlSetsTheHeaderAndTheKeyExpires) {
+TEST_F(HttpKv, ExpirationTtlSetsTheHeaderAndTheKeyExpires) {
   Put("t", "v", "?expiration_ttl=60");
   const ClientResponse r = client_.Get(cache_ + "/values/t");
   EXPECT_EQ(r.headers.at("expiration"), std::to_string(core::kVirtualEpoch.unix_ms() / 1000 + 60));
@@ -128,26 +128,26 @@ TEST_F(KvRest, ExpirationTtlSetsTheHeaderAndTheKeyExpires) {
   EXPECT_TRUE(Ok(client_.Get(cache_ + "/keys")).empty());
 }
 
-TEST_F(KvRest, AbsoluteExpirationIsKept) {
+TEST_F(HttpKv, AbsoluteExpirationIsKept) {
   const std::int64_t at = core::kVirtualEpoch.unix_ms() / 1000 + 3600;
   Put("e", "v", "?expiration=" + std::to_string(at));
   EXPECT_EQ(client_.Get(cache_ + "/values/e").headers.at("expiration"), std::to_string(at));
 }
 
-TEST_F(KvRest, ATtlUnderSixtySecondsIsRefused) {
+TEST_F(HttpKv, ATtlUnderSixtySecondsIsRefused) {
   const ClientResponse r = client_.Request("PUT", cache_ + "/values/t?expiration_ttl=10", "v");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(client_.Get(cache_ + "/values/t").status, 404);
 }
 
-TEST_F(KvRest, DeletedValueIsGone) {
+TEST_F(HttpKv, DeletedValueIsGone) {
   Put("d", "v");
   Ok(client_.Request("DELETE", cache_ + "/values/d"));
   EXPECT_EQ(client_.Get(cache_ + "/values/d").status, 404);
   Ok(client_.Request("DELETE", cache_ + "/values/d"));  // Deleting a missing key succeeds.
 }
 
-TEST_F(KvRest, KeysAreListedByPrefixInPagesWithACursor) {
+TEST_F(HttpKv, KeysAreListedByPrefixInPagesWithACursor) {
   for (const char* key : {"a3", "a1", "b1", "a2", "a5", "a4"}) Put(key, "v");
   std::vector<std::string> names;
   std::string cursor;
@@ -163,7 +163,7 @@ TEST_F(KvRest, KeysAreListedByPrefixInPagesWithACursor) {
   EXPECT_EQ(names, (std::vector<std::string>{"a1", "a2", "a3", "a4", "a5"}));
 }
 
-TEST_F(KvRest, BulkPutGetAndDelete) {
+TEST_F(HttpKv, BulkPutGetAndDelete) {
   const Json pairs = Json::parse(R"([
     {"key": "x", "value": "1", "metadata": {"m": true}},
     {"key": "y", "value": ")" + emulator::Base64Encode("{\"n\":2}") +
@@ -191,14 +191,14 @@ TEST_F(KvRest, BulkPutGetAndDelete) {
   EXPECT_TRUE(Ok(client_.Get(cache_ + "/keys")).empty());
 }
 
-TEST_F(KvRest, AMalformedBulkWriteChangesNothing) {
+TEST_F(HttpKv, AMalformedBulkWriteChangesNothing) {
   const ClientResponse r = client_.Request("PUT", cache_ + "/bulk",
                                            R"([{"key":"ok","value":"1"},{"key":"bad","value":5}])");
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(client_.Get(cache_ + "/values/ok").status, 404);
 }
 
-TEST_F(KvRest, UnknownAndMalformedNamespaceIds) {
+TEST_F(HttpKv, UnknownAndMalformedNamespaceIds) {
   const ClientResponse unknown = client_.Get(Namespaces("/00000000000000000000000000000000/keys"));
   EXPECT_EQ(unknown.status, 404);
   EXPECT_EQ(unknown.error_code(), 10013);

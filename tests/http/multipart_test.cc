@@ -6,7 +6,7 @@
 namespace cfemu::emulator {
 namespace {
 
-TEST(Multipart, ReadsNamedPartsWithBinaryContent) {
+TEST(HttpMultipart, ReadsNamedPartsWithBinaryContent) {
   const std::string body = std::string("preamble\r\n--b\r\n") +
                            "Content-Disposition: form-data; name=\"value\"; filename=\"x\"\r\n" +
                            "\r\n" + std::string("a\0\r\nb", 5) + "\r\n--b\r\n" +
@@ -21,7 +21,7 @@ TEST(Multipart, ReadsNamedPartsWithBinaryContent) {
   EXPECT_EQ((*parts)[1].content, "{}");
 }
 
-TEST(Multipart, RefusesMalformedBodies) {
+TEST(HttpMultipart, RefusesMalformedBodies) {
   EXPECT_FALSE(ParseMultipart("application/json", "--b--"));
   EXPECT_FALSE(ParseMultipart("multipart/form-data", "--b--"));  // No boundary.
   EXPECT_FALSE(ParseMultipart("multipart/form-data; boundary=b", "no delimiter"));
@@ -29,7 +29,7 @@ TEST(Multipart, RefusesMalformedBodies) {
   EXPECT_FALSE(ParseMultipart("multipart/form-data; boundary=b", "--b\r\n\r\nunterminated"));
 }
 
-TEST(Multipart, BoundsTheNumberOfParts) {
+TEST(HttpMultipart, BoundsTheNumberOfParts) {
   std::string body;
   for (int i = 0; i < 20; ++i) body += "--b\r\nContent-Disposition: form-data; name=p\r\n\r\nx\r\n";
   body += "--b--";

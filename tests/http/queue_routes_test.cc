@@ -11,9 +11,9 @@
 namespace cfemu::testing {
 namespace {
 
-class QueuesRest : public ::testing::Test {
+class HttpQueues : public ::testing::Test {
  protected:
-  QueuesRest() : client_(server_.port()), jobs_(QueuesPath("/" + server_.QueueId("jobs"))) {}
+  HttpQueues() : client_(server_.port()), jobs_(QueuesPath("/" + server_.QueueId("jobs"))) {}
 
   Json Ok(const ClientResponse& r) {
     EXPECT_EQ(r.status, 200) << r.body;
@@ -33,7 +33,7 @@ class QueuesRest : public ::testing::Test {
   std::string jobs_;
 };
 
-TEST_F(QueuesRest, ListReturnsTheConfiguredQueuesWithPageInfo) {
+TEST_F(HttpQueues, ListReturnsTheConfiguredQueuesWithPageInfo) {
   const ClientResponse r = client_.Get(QueuesPath());
   const Json result = Ok(r);
   ASSERT_EQ(result.size(), 2u);
@@ -47,7 +47,7 @@ TEST_F(QueuesRest, ListReturnsTheConfiguredQueuesWithPageInfo) {
   EXPECT_EQ(r.json["result_info"]["page"], 1);
 }
 
-TEST_F(QueuesRest, ListHonoursPageAndPerPage) {
+TEST_F(HttpQueues, ListHonoursPageAndPerPage) {
   const ClientResponse r = client_.Get(QueuesPath("?page=2&per_page=1"));
   const Json result = Ok(r);
   ASSERT_EQ(result.size(), 1u);
@@ -55,7 +55,7 @@ TEST_F(QueuesRest, ListHonoursPageAndPerPage) {
   EXPECT_EQ(r.json["result_info"]["total_pages"], 2);
 }
 
-TEST_F(QueuesRest, CreatedQueueCanBeFetchedByItsId) {
+TEST_F(HttpQueues, CreatedQueueCanBeFetchedByItsId) {
   const Json created = Ok(client_.Post(QueuesPath(), {{"queue_name", "emails"}}));
   EXPECT_EQ(created["queue_name"], "emails");
   const std::string id = created["queue_id"];
@@ -64,19 +64,19 @@ TEST_F(QueuesRest, CreatedQueueCanBeFetchedByItsId) {
   EXPECT_EQ(Ok(client_.Get(QueuesPath("/" + id)))["queue_name"], "emails");
 }
 
-TEST_F(QueuesRest, CreatingATakenNameIs409) {
+TEST_F(HttpQueues, CreatingATakenNameIs409) {
   const ClientResponse r = client_.Post(QueuesPath(), {{"queue_name", "jobs"}});
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(r.error_code(), 11009);
 }
 
-TEST_F(QueuesRest, CreatingAnInvalidNameIs400) {
+TEST_F(HttpQueues, CreatingAnInvalidNameIs400) {
   const ClientResponse r = client_.Post(QueuesPath(), {{"queue_name", "Not_Valid"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.error_code(), 10107);
 }
 
-TEST_F(QueuesRest, UpdateChangesSettingsAndPausesDelivery) {
+TEST_F(HttpQueues, UpdateChangesSettingsAndPausesDelivery) {
   const Json updated = Ok(client_.Request(
       "PATCH", jobs_,
       Json{{"settings", {{"delivery_paused", true}, {"message_retention_period", 3600}}}}.dump()));
@@ -88,12 +88,12 @@ TEST_F(QueuesRest, UpdateChangesSettingsAndPausesDelivery) {
   EXPECT_EQ(Pull(10)["messages"].size(), 1u);
 }
 
-TEST_F(QueuesRest, RenamingIsRefused) {
+TEST_F(HttpQueues, RenamingIsRefused) {
   const ClientResponse r = client_.Request("PUT", jobs_, Json{{"queue_name", "other"}}.dump());
   EXPECT_EQ(r.status, 400);
 }
 
-TEST_F(QueuesRest, DeletedQueueIs404With10104) {
+TEST_F(HttpQueues, DeletedQueueIs404With10104) {
   Ok(client_.Request("DELETE", jobs_));
   const ClientResponse r = client_.Get(jobs_);
   EXPECT_EQ(r.status, 404);
@@ -101,7 +101,7 @@ TEST_F(QueuesRest, DeletedQueueIs404With10104) {
   EXPECT_EQ(Ok(client_.Get(QueuesPath())).size(), 1u);
 }
 
-TEST_F(QueuesRest, ConsumersCanBeCreatedListedUpdatedAndDeleted) {
+TEST_F(HttpQueues, ConsumersCanBeCreatedListedUpdatedAndDeleted) {
   const std::string plain = QueuesPath("/" + server_.QueueId("plain"));
   const Json created = Ok(client_.Post(
       plain + "/consumers",
@@ -126,14 +126,14 @@ TEST_F(QueuesRest, ConsumersCanBeCreatedListedUpdatedAndDeleted) {
   EXPECT_EQ(Ok(client_.Get(QueuesPath())).size(), 3u);
 }
 
-TEST_F(QueuesRest, WorkerConsumersCannotBeCreatedOverRest) {
+TEST_F(HttpQueues, WorkerConsumersCannotBeCreatedOverRest) {
   const ClientResponse r =
       client_.Post(jobs_ + "/consumers", {{"type", "worker"}, {"script_name", "w"}});
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.error_code(), 10207);
 }
 
-TEST_F(QueuesRest, PushedJsonIsPulledBase64EncodedWithItsLease) {
+TEST_F(HttpQueues, PushedJsonIsPulledBase64EncodedWithItsLease) {
   const Json pushed = Ok(client_.Post(jobs_ + "/messages", {{"body", {{"n", 1}}}}));
   EXPECT_EQ(pushed["metadata"]["metrics"]["backlog_count"], 1);
   const Json pulled = Pull(5);
@@ -148,14 +148,14 @@ TEST_F(QueuesRest, PushedJsonIsPulledBase64EncodedWithItsLease) {
   EXPECT_EQ(m["metadata"]["CF-Content-Type"], "json");
 }
 
-TEST_F(QueuesRest, TextIsPulledAsPlainText) {
+TEST_F(HttpQueues, TextIsPulledAsPlainText) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", "héllo"}, {"content_type", "text"}}));
   const Json m = Pull(1)["messages"][0];
   EXPECT_EQ(m["body"], "héllo");
   EXPECT_EQ(m["metadata"]["CF-Content-Type"], "text");
 }
 
-TEST_F(QueuesRest, BatchPushThenPullEveryMessage) {
+TEST_F(HttpQueues, BatchPushThenPullEveryMessage) {
   Json messages = Json::array();
   for (int i = 0; i < 10; ++i) messages.push_back({{"body", i}});
   const Json pushed = Ok(client_.Post(jobs_ + "/messages/batch", {{"messages", messages}}));
@@ -163,7 +163,7 @@ TEST_F(QueuesRest, BatchPushThenPullEveryMessage) {
   EXPECT_EQ(Pull(100)["messages"].size(), 10u);
 }
 
-TEST_F(QueuesRest, DelayedMessagesAreNotPulledYet) {
+TEST_F(HttpQueues, DelayedMessagesAreNotPulledYet) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}, {"delay_seconds", 3600}}));
   Json batch = {{"messages", {{{"body", 2}}}}, {"delay_seconds", 3600}};
   Ok(client_.Post(jobs_ + "/messages/batch", batch));
@@ -171,7 +171,7 @@ TEST_F(QueuesRest, DelayedMessagesAreNotPulledYet) {
   EXPECT_EQ(Backlog(), 2);
 }
 
-TEST_F(QueuesRest, ConcurrentPullersGetDisjointMessages) {
+TEST_F(HttpQueues, ConcurrentPullersGetDisjointMessages) {
   for (int i = 0; i < 4; ++i) Ok(client_.Post(jobs_ + "/messages", {{"body", i}}));
   Client other(server_.port());
   const Json a = Pull(2)["messages"];
@@ -185,7 +185,7 @@ TEST_F(QueuesRest, ConcurrentPullersGetDisjointMessages) {
   EXPECT_EQ(ids.size(), 4u);
 }
 
-TEST_F(QueuesRest, AckRemovesMessagesAndUnknownLeasesOnlyWarn) {
+TEST_F(HttpQueues, AckRemovesMessagesAndUnknownLeasesOnlyWarn) {
   for (int i = 0; i < 2; ++i) Ok(client_.Post(jobs_ + "/messages", {{"body", i}}));
   const Json pulled = Pull(10)["messages"];
   Json acks = Json::array();
@@ -198,7 +198,7 @@ TEST_F(QueuesRest, AckRemovesMessagesAndUnknownLeasesOnlyWarn) {
   EXPECT_EQ(Backlog(), 0);
 }
 
-TEST_F(QueuesRest, UnknownLeasesChangeNothing) {
+TEST_F(HttpQueues, UnknownLeasesChangeNothing) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   const Json result =
       Ok(client_.Post(jobs_ + "/messages/ack",
@@ -210,7 +210,7 @@ TEST_F(QueuesRest, UnknownLeasesChangeNothing) {
   EXPECT_EQ(Pull(10)["messages"].size(), 1u);
 }
 
-TEST_F(QueuesRest, RetriedMessageComesBackWithTheNextAttempt) {
+TEST_F(HttpQueues, RetriedMessageComesBackWithTheNextAttempt) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   const Json first = Pull(1)["messages"][0];
   const Json result =
@@ -222,7 +222,7 @@ TEST_F(QueuesRest, RetriedMessageComesBackWithTheNextAttempt) {
   EXPECT_EQ(again[0]["attempts"], 2);
 }
 
-TEST_F(QueuesRest, RetryWithDelayHoldsTheMessageBack) {
+TEST_F(HttpQueues, RetryWithDelayHoldsTheMessageBack) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   const Json first = Pull(1)["messages"][0];
   Ok(client_.Post(jobs_ + "/messages/ack",
@@ -231,14 +231,14 @@ TEST_F(QueuesRest, RetryWithDelayHoldsTheMessageBack) {
   EXPECT_EQ(Backlog(), 1);
 }
 
-TEST_F(QueuesRest, PullFromAQueueWithoutAPullConsumerIs400) {
+TEST_F(HttpQueues, PullFromAQueueWithoutAPullConsumerIs400) {
   const ClientResponse r =
       client_.Post(QueuesPath("/" + server_.QueueId("plain")) + "/messages/pull", Json::object());
   EXPECT_EQ(r.status, 400);
   EXPECT_EQ(r.error_code(), 10207);
 }
 
-TEST_F(QueuesRest, PurgeDeletesEveryMessage) {
+TEST_F(HttpQueues, PurgeDeletesEveryMessage) {
   for (int i = 0; i < 3; ++i) Ok(client_.Post(jobs_ + "/messages", {{"body", i}}));
   Ok(client_.Post(jobs_ + "/purge", {{"delete_messages_permanently", true}}));
   EXPECT_EQ(Backlog(), 0);
@@ -247,7 +247,7 @@ TEST_F(QueuesRest, PurgeDeletesEveryMessage) {
   EXPECT_TRUE(status["started_at"].is_string());
 }
 
-TEST_F(QueuesRest, PushToAQueueWithoutConsumersIsKeptForLater) {
+TEST_F(HttpQueues, PushToAQueueWithoutConsumersIsKeptForLater) {
   const std::string plain = QueuesPath("/" + server_.QueueId("plain"));
   Ok(client_.Post(plain + "/messages", {{"body", 1}}));
   EXPECT_EQ(Ok(client_.Get(plain + "/metrics"))["backlog_count"], 1);

@@ -13,9 +13,9 @@ namespace {
 using core::Milliseconds;
 using core::Seconds;
 
-class VirtualTimeRest : public ::testing::Test {
+class HttpVirtualTime : public ::testing::Test {
  protected:
-  VirtualTimeRest()
+  HttpVirtualTime()
       : server_(PullQueueSpec(), {}, {}, /*manual_time=*/true),
         client_(server_.port()),
         jobs_(QueuesPath("/" + server_.QueueId("jobs"))) {}
@@ -37,12 +37,12 @@ class VirtualTimeRest : public ::testing::Test {
   std::string jobs_;
 };
 
-TEST_F(VirtualTimeRest, TimestampsComeFromTheWorldsClock) {
+TEST_F(HttpVirtualTime, TimestampsComeFromTheWorldsClock) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   EXPECT_EQ(Pull()[0]["timestamp_ms"], core::kVirtualEpoch.unix_ms());
 }
 
-TEST_F(VirtualTimeRest, LeaseExpiresAtTheVisibilityTimeoutAndTheMessageComesBack) {
+TEST_F(HttpVirtualTime, LeaseExpiresAtTheVisibilityTimeoutAndTheMessageComesBack) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   const Json first = Pull({{"visibility_timeout_ms", 1000}});
   ASSERT_EQ(first.size(), 1u);
@@ -56,7 +56,7 @@ TEST_F(VirtualTimeRest, LeaseExpiresAtTheVisibilityTimeoutAndTheMessageComesBack
   EXPECT_NE(again[0]["lease_id"], first[0]["lease_id"]);
 }
 
-TEST_F(VirtualTimeRest, DefaultVisibilityIsTheConsumersThirtySeconds) {
+TEST_F(HttpVirtualTime, DefaultVisibilityIsTheConsumersThirtySeconds) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   ASSERT_EQ(Pull().size(), 1u);
   server_.AdvanceTime(Milliseconds(29'999));
@@ -65,7 +65,7 @@ TEST_F(VirtualTimeRest, DefaultVisibilityIsTheConsumersThirtySeconds) {
   EXPECT_EQ(Pull().size(), 1u);
 }
 
-TEST_F(VirtualTimeRest, AnExpiredLeaseStillAcksWhileTheQueueHoldsTheMessage) {
+TEST_F(HttpVirtualTime, AnExpiredLeaseStillAcksWhileTheQueueHoldsTheMessage) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   const Json first = Pull({{"visibility_timeout_ms", 1000}});
   server_.AdvanceTime(Seconds(2));
@@ -75,7 +75,7 @@ TEST_F(VirtualTimeRest, AnExpiredLeaseStillAcksWhileTheQueueHoldsTheMessage) {
   EXPECT_EQ(Backlog(), 0);
 }
 
-TEST_F(VirtualTimeRest, RetryWithAnExpiredLeaseOnlyWarns) {
+TEST_F(HttpVirtualTime, RetryWithAnExpiredLeaseOnlyWarns) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   const Json first = Pull({{"visibility_timeout_ms", 1000}});
   server_.AdvanceTime(Seconds(2));
@@ -85,7 +85,7 @@ TEST_F(VirtualTimeRest, RetryWithAnExpiredLeaseOnlyWarns) {
   EXPECT_EQ(Pull()[0]["attempts"], 2);  // Redelivered by the lease expiry, not the retry.
 }
 
-TEST_F(VirtualTimeRest, DelayedPushBecomesAvailableWhenTheClockReachesIt) {
+TEST_F(HttpVirtualTime, DelayedPushBecomesAvailableWhenTheClockReachesIt) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}, {"delay_seconds", 60}}));
   server_.AdvanceTime(Seconds(59));
   EXPECT_TRUE(Pull().empty());
@@ -93,7 +93,7 @@ TEST_F(VirtualTimeRest, DelayedPushBecomesAvailableWhenTheClockReachesIt) {
   EXPECT_EQ(Pull().size(), 1u);
 }
 
-TEST_F(VirtualTimeRest, RetryDelayHoldsTheMessageUntilItPasses) {
+TEST_F(HttpVirtualTime, RetryDelayHoldsTheMessageUntilItPasses) {
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
   const Json first = Pull();
   Ack({{"retries", {{{"lease_id", first[0]["lease_id"]}, {"delay_seconds", 30}}}}});
@@ -103,7 +103,7 @@ TEST_F(VirtualTimeRest, RetryDelayHoldsTheMessageUntilItPasses) {
   EXPECT_EQ(Pull()[0]["attempts"], 2);
 }
 
-TEST_F(VirtualTimeRest, MessagesExpireAtTheQueuesRetentionPeriod) {
+TEST_F(HttpVirtualTime, MessagesExpireAtTheQueuesRetentionPeriod) {
   Ok(client_.Request("PATCH", jobs_,
                      Json{{"settings", {{"message_retention_period", 60}}}}.dump()));
   Ok(client_.Post(jobs_ + "/messages", {{"body", 1}}));
@@ -112,7 +112,7 @@ TEST_F(VirtualTimeRest, MessagesExpireAtTheQueuesRetentionPeriod) {
   EXPECT_EQ(Backlog(), 0);
 }
 
-TEST_F(VirtualTimeRest, TheClockMovesThroughTheAdminApi) {
+TEST_F(HttpVirtualTime, TheClockMovesThroughTheAdminApi) {
   const Json now = Ok(client_.Get("/admin/v1/time"));
   EXPECT_EQ(now["now_ms"], core::kVirtualEpoch.unix_ms());
   EXPECT_EQ(now["now"], "2026-01-01T00:00:00.000Z");
@@ -124,7 +124,7 @@ TEST_F(VirtualTimeRest, TheClockMovesThroughTheAdminApi) {
   EXPECT_EQ(Ok(client_.Post("/admin/v1/time/advance", {{"to_ms", to}}))["now_ms"], to);
 }
 
-TEST_F(VirtualTimeRest, BadAdvancesAreRefusedAndMoveNothing) {
+TEST_F(HttpVirtualTime, BadAdvancesAreRefusedAndMoveNothing) {
   for (const Json& body : {Json::object(), Json{{"ms", -1}}, Json{{"ms", "5"}},
                            Json{{"ms", 1}, {"to_ms", 2}}, Json{{"to_ms", 0}}}) {
     const ClientResponse r = client_.Post("/admin/v1/time/advance", body);
