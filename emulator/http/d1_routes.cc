@@ -197,19 +197,34 @@ Json D1Routes::DatabaseJson(const Database& database) const {
 HttpResponse D1Routes::List(const HttpRequest& request) {
   const auto query = request.query();
   const auto name = query.find("name");
+  std::int64_t page = 1;
+  std::int64_t per_page = 1000;
+  for (auto [key, target] : {std::pair{"page", &page}, std::pair{"per_page", &per_page}}) {
+    const auto it = query.find(key);
+    if (it == query.end()) continue;
+    auto value = IntField(Json{{key, Json::parse(it->second, nullptr, false)}}, key, 1,
+                          key == std::string_view("page") ? 1'000'000 : 10'000, kMalformed);
+    if (!value.ok() || !*value) return Failure(400, kMalformed, std::string(key) + " is invalid");
+    *target = **value;
+  }
+  // Pages as the official client walks them: it asks for the next page until one is empty.
   Json result = Json::array();
+  std::int64_t total = 0;
   for (const auto& [id, database] : databases_) {
     if (name != query.end() && database.service->name().find(name->second) == std::string::npos) {
       continue;
     }
-    result.push_back(DatabaseJson(database));
+    if (total >= (page - 1) * per_page && total < page * per_page) {
+      result.push_back(DatabaseJson(database));
+    }
+    ++total;
   }
   const auto count = static_cast<std::int64_t>(result.size());
-  return Success(std::move(result), Json{{"page", 1},
-                                         {"per_page", std::max<std::int64_t>(count, 1)},
+  return Success(std::move(result), Json{{"page", page},
+                                         {"per_page", per_page},
                                          {"count", count},
-                                         {"total_count", count},
-                                         {"total_pages", 1}});
+                                         {"total_count", total},
+                                         {"total_pages", (total + per_page - 1) / per_page}});
 }
 
 HttpResponse D1Routes::Create(const HttpRequest& request) {

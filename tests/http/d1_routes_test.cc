@@ -43,6 +43,15 @@ TEST_F(HttpD1, ListsTheConfiguredDatabase) {
   EXPECT_EQ(r.json["result_info"]["total_count"], 1);
 }
 
+TEST_F(HttpD1, ListIsPagedAsTheOfficialClientWalksIt) {
+  Ok(client_.Post(Databases(), {{"name", "second"}}));
+  EXPECT_EQ(Ok(client_.Get(Databases("?page=1&per_page=1"))).size(), 1u);
+  EXPECT_EQ(Ok(client_.Get(Databases("?page=2&per_page=1"))).size(), 1u);
+  // The client asks for the next page until one comes back empty.
+  EXPECT_TRUE(Ok(client_.Get(Databases("?page=2"))).empty());
+  EXPECT_EQ(client_.Get(Databases("?per_page=x")).status, 400);
+}
+
 TEST_F(HttpD1, CreatedDatabaseCanBeQueriedAndDeleted) {
   const Json created = Ok(client_.Post(Databases(), {{"name", "scratch"}}));
   EXPECT_EQ(created["name"], "scratch");
