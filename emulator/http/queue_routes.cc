@@ -207,6 +207,10 @@ void QueueRoutes::AddTo(Router& router) {
              [this](const HttpRequest& r, const RouteParams& p) { return Pull(r, p); });
   router.Add("POST", queue + "/messages/ack", kAckBody,
              [this](const HttpRequest& r, const RouteParams& p) { return Ack(r, p); });
+  router.Add("POST", queue + "/messages/peek", kSmallBody,
+             SyncRoute([this](auto& r, auto& p) { return Peek(r, p); }));
+  router.Add("POST", queue + "/messages/purge", kAckBody,
+             SyncRoute([this](auto& r, auto& p) { return PurgeMessages(r, p); }));
 }
 
 Result<QueueBroker*> QueueRoutes::QueueOf(const RouteParams& params) {
@@ -546,6 +550,40 @@ core::Task<HttpResponse> QueueRoutes::Ack(const HttpRequest& request, const Rout
   co_return Success(Json{{"ackCount", acked->ack_count},
                          {"retryCount", acked->retry_count},
                          {"warnings", std::move(warnings)}});
+}
+
+HttpResponse QueueRoutes::Peek(const HttpRequest& request, const RouteParams& params) {
+  CFEMU_ASSIGN_OR_RESPOND(queue, QueueOf(params), kInvalid);
+  CFEMU_ASSIGN_OR_RESPOND(body, ParseJsonBody(request, kCodes), kInvalid);
+  CFEMU_ASSIGN_OR_RESPOND(batch_size, IntField(body, "batch_size", 1, 100, kInvalid), kInvalid);
+  Json messages = Json::array();
+  for (auto& m : queue->Peek(static_cast<int>(batch_size.value_or(5)))) {
+    auto [wire, type] = WireBody(m.body);
+    messages.push_back({{"id", m.id},
+                        {"body", std::move(wire)},
+                        {"attempts", m.attempts},
+                        {"timestamp_ms", m.timestamp.unix_ms()},
+                        {"ref", m.ref},
+                        {"metadata", {{"CF-Content-Type", type}}}});
+  }
+  return Success(Json{{"messages", std::move(messages)}});
+}
+
+HttpResponse QueueRoutes::PurgeMessages(const HttpRequest& request, const RouteParams& params) {
+  CFEMU_ASSIGN_OR_RESPOND(queue, QueueOf(params), kInvalid);
+  CFEMU_ASSIGN_OR_RESPOND(body, ParseJsonBody(request, kCodes), kInvalid);
+  CFEMU_ASSIGN_OR_RESPOND(items, ArrayField(body, "refs", kInvalid), kInvalid);
+  std::vector<std::string> refs;
+  for (const Json& item : items) {
+    auto ref = StringField(item, "ref", kInvalid);
+    if (!item.is_object() || !ref.ok() || !*ref) {
+      return Failure(400, kInvalid, "each ref must be an object with a string ref");
+    }
+    refs.push_back(**ref);
+  }
+  Json warnings = Json::object();
+  for (const auto& [ref, text] : queue->PurgeRefs(refs)) warnings[ref] = text;
+  return Success(Json{{"errors", Json::array()}, {"warnings", std::move(warnings)}});
 }
 
 }  // namespace cfemu::emulator

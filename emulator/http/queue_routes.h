@@ -1,6 +1,7 @@
 // The Queues REST API under /client/v4/accounts/{account_id}/queues (cloudflare-platform.md
 // §1.6-1.8, checklist 19-24): queues (list, create, get, update, delete, metrics, purge),
-// consumers (list, create, get, update, delete), messages (push, batch push, pull, ack). Paths
+// consumers (list, create, get, update, delete), messages (push, batch push, pull, ack, and the
+// newer peek and purge by ref). Paths
 // address queues by their 32-hex id; field names are production's. Sends go through the same
 // producer binding Workers use, so validation, limits and error codes are the binding's.
 //
@@ -41,6 +42,8 @@ class QueueRoutes {
   core::Task<HttpResponse> PushBatch(const HttpRequest& request, const RouteParams& params);
   core::Task<HttpResponse> Pull(const HttpRequest& request, const RouteParams& params);
   core::Task<HttpResponse> Ack(const HttpRequest& request, const RouteParams& params);
+  HttpResponse Peek(const HttpRequest& request, const RouteParams& params);
+  HttpResponse PurgeMessages(const HttpRequest& request, const RouteParams& params);
 
   // The queue a path names: 400 (7003) for a malformed id, 404 (10104) for an unknown one.
   core::Result<QueueBroker*> QueueOf(const RouteParams& params);

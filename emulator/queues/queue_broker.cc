@@ -1077,6 +1077,58 @@ std::int64_t QueueBroker::Purge() {
   return count;
 }
 
+// ---- Inspection ---------------------------------------------------------------------------
+
+namespace {
+
+// A ref is "<seq>-<id>": the seq finds the message, the id makes sure it is still that one.
+std::string RefOf(const StoredMessage& m) { return std::to_string(m.seq) + "-" + m.id; }
+
+}  // namespace
+
+std::vector<QueueBroker::Peeked> QueueBroker::Peek(int batch_size) const {
+  std::vector<Peeked> out;
+  const_cast<MessageStore&>(*store_).ForEach([&](StoredMessage& m) {
+    if (static_cast<int>(out.size()) >= batch_size) return;
+    Peeked peeked{m.id, m.body, 1, m.timestamp, RefOf(m)};
+    for (const Delivery& d : m.deliveries) {
+      if (d.state == Delivery::State::kResolved) continue;
+      peeked.attempts = d.attempts;
+      break;
+    }
+    out.push_back(std::move(peeked));
+  });
+  return out;
+}
+
+std::map<std::string, std::string> QueueBroker::PurgeRefs(const std::vector<std::string>& refs) {
+  std::map<std::string, std::string> warnings;
+  for (const std::string& ref : refs) {
+    const std::size_t dash = ref.find('-');
+    std::uint64_t seq = 0;
+    const bool numeric = dash != std::string::npos && dash > 0 && dash <= 19 &&
+                         ref.find_first_not_of("0123456789") == dash;
+    if (numeric) seq = std::stoull(ref.substr(0, dash));
+    StoredMessage* m = numeric ? store_->Find(seq) : nullptr;
+    if (m == nullptr || RefOf(*m) != ref) {
+      warnings[ref] = "No message with this ref is in the queue.";
+      continue;
+    }
+    for (auto& c : consumers_) {
+      Delivery& d = m->deliveries[static_cast<std::size_t>(c->index)];
+      if (d.state == Delivery::State::kResolved) continue;
+      LeaveReady(*c, d);
+      --c->unresolved;
+    }
+    ++stats_.purged;
+    if (host_.trace().enabled()) {
+      Trace("admin", TraceEvent("queue.purged").Str("msg", m->id).Int("messages", 1));
+    }
+    Remove(*m);
+  }
+  return warnings;
+}
+
 void QueueBroker::UpdateSettings(const platform::QueueSpec& spec) {
   CHECK(spec.name == spec_.name);
   spec_.delivery_delay = spec.delivery_delay;

@@ -98,6 +98,21 @@ class QueueBroker {
   platform::AckResult AckLeases(int consumer, const std::vector<platform::LeaseId>& acks,
                                 const std::vector<platform::RetryRequest>& retries);
 
+  // ---- Inspection (REST peek, purge by reference) -------------------------------------------
+  struct Peeked {
+    std::string id;
+    platform::Body body;
+    int attempts = 1;  // Of the first consumer that has not resolved it.
+    core::Instant timestamp;
+    std::string ref;  // Names this message for PurgeRefs.
+  };
+  // Up to `batch_size` stored messages in arrival order, whatever their state, without leasing
+  // or changing anything.
+  std::vector<Peeked> Peek(int batch_size) const;
+  // Deletes the messages `refs` name (from Peek). Refs that name no stored message get a
+  // warning (ref -> text) and change nothing.
+  std::map<std::string, std::string> PurgeRefs(const std::vector<std::string>& refs);
+
   // ---- Administration -------------------------------------------------------------------
   void Pause();  // Sends are still accepted; delivery and pulls stop.
   void Resume();

@@ -99,6 +99,16 @@ async function queues() {
     assert.equal(late.messages[0].id, first.messages[2].id);
     assert.equal(late.messages[0].attempts, 2);
   });
+  await check("queues: peek without leasing, purge by ref", async () => {
+    await cf.queues.messages.push(id, { account_id, body: { n: 4 } });
+    const peeked = await cf.queues.messages.peek(id, { account_id, batch_size: 10 });
+    assert.ok(peeked.messages.length >= 1);
+    const ref = peeked.messages.find((m) => decode(m.body) === '{"n":4}').ref;
+    const purged = await cf.queues.messages.purge(id, { account_id, refs: [{ ref }] });
+    assert.deepEqual(purged.warnings, {});
+    const left = await cf.queues.messages.peek(id, { account_id, batch_size: 10 });
+    assert.ok(!left.messages.some((m) => m.ref === ref));
+  });
   await check("queues: purge and delete", async () => {
     await cf.queues.purge.start(id, { account_id, delete_messages_permanently: true });
     assert.equal((await cf.queues.getMetrics(id, { account_id })).backlog_count, 0);

@@ -255,5 +255,20 @@ TEST_F(HttpQueues, PushToAQueueWithoutConsumersIsKeptForLater) {
   EXPECT_EQ(Pull(10, plain)["messages"].size(), 1u);
 }
 
+TEST_F(HttpQueues, PeekShowsMessagesWithRefsAndPurgeDeletesByRef) {
+  for (int i = 0; i < 3; ++i) Ok(client_.Post(jobs_ + "/messages", {{"body", i}}));
+  const Json peeked = Ok(client_.Post(jobs_ + "/messages/peek", {{"batch_size", 2}}))["messages"];
+  ASSERT_EQ(peeked.size(), 2u);
+  EXPECT_TRUE(peeked[0]["ref"].is_string());
+  EXPECT_FALSE(peeked[0].contains("lease_id"));
+  EXPECT_EQ(Backlog(), 3);  // Peeking leased nothing: all three can still be pulled.
+  const Json purged = Ok(client_.Post(
+      jobs_ + "/messages/purge", {{"refs", {{{"ref", peeked[0]["ref"]}}, {{"ref", "nope"}}}}}));
+  EXPECT_TRUE(purged["errors"].empty());
+  EXPECT_TRUE(purged["warnings"].contains("nope"));
+  EXPECT_EQ(Backlog(), 2);
+  EXPECT_EQ(Pull(10)["messages"].size(), 2u);
+}
+
 }  // namespace
 }  // namespace cfemu::testing

@@ -124,5 +124,35 @@ TEST(RuntimeConsumers, MessagesSentAfterARemovalGoToTheRemainingConsumers) {
   EXPECT_EQ(world.queues().Find("jobs")->Metrics().backlog_count, 0);
 }
 
+TEST(PeekAndPurgeRefs, PeekShowsMessagesWithoutLeasingThem) {
+  Simulator sim(1);
+  World world(sim, OneQueue("jobs", {PullConsumer("jobs")}));
+  SendNumbers(sim, world.EnvFor("p"), 3);
+  emulator::QueueBroker* queue = world.queues().Find("jobs");
+  const auto peeked = queue->Peek(2);
+  ASSERT_EQ(peeked.size(), 2u);
+  EXPECT_EQ(NumberOf(peeked[0].body), 0);
+  EXPECT_EQ(peeked[0].attempts, 1);
+  auto pull = world.queues().PullConsumerFor("jobs");
+  EXPECT_EQ(sim.Run((*pull)->Pull(10, std::nullopt))->messages.size(), 3u);  // Nothing leased.
+}
+
+TEST(PeekAndPurgeRefs, PurgeRefsDeletesOnlyTheNamedMessages) {
+  Simulator sim(1);
+  World world(sim, OneQueue("jobs", {PullConsumer("jobs")}));
+  SendNumbers(sim, world.EnvFor("p"), 3);
+  emulator::QueueBroker* queue = world.queues().Find("jobs");
+  const auto peeked = queue->Peek(10);
+  const auto warnings = queue->PurgeRefs({peeked[1].ref, "1-nope", "junk", peeked[1].ref});
+  EXPECT_EQ(warnings.size(), 3u);  // "1-nope", "junk", and the repeat: its message is gone.
+  EXPECT_TRUE(warnings.count("junk"));
+  EXPECT_EQ(queue->Metrics().backlog_count, 2);
+  auto pull = world.queues().PullConsumerFor("jobs");
+  auto pulled = sim.Run((*pull)->Pull(10, std::nullopt));
+  ASSERT_EQ(pulled->messages.size(), 2u);
+  EXPECT_EQ(NumberOf(pulled->messages[0].body), 0);
+  EXPECT_EQ(NumberOf(pulled->messages[1].body), 2);
+}
+
 }  // namespace
 }  // namespace cfemu::testing
