@@ -10,6 +10,7 @@
 #include "emulator/cli/explore.h"
 #include "emulator/cli/migrate.h"
 #include "emulator/cli/run.h"
+#include "emulator/cli/serve.h"
 #include "src/core/build_info.h"
 #include "src/core/log.h"
 
@@ -109,6 +110,30 @@ int main(int argc, char** argv) {
   migrate_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 
+  cfemu::emulator::ServeOptions serve;
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve",
+      "Serve the Cloudflare v4 REST API (Queues, D1, KV) on localhost over a World built from a "
+      "wrangler.jsonc, in real time, until SIGINT or SIGTERM");
+  serve_cmd->add_option("--config", serve.config,
+                        "wrangler.jsonc (default: the compiled-in job queue wiring)");
+  serve_cmd->add_option("--host", serve.host, "Address to listen on (an IP address)")
+      ->capture_default_str();
+  serve_cmd->add_option("--port", serve.port, "Port to listen on; 0 picks a free one")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  serve_cmd->add_option("--persist", serve.persist_dir,
+                        "Keep queues, D1, KV and Durable Objects in this directory (default: in "
+                        "memory)");
+  serve_cmd->add_option("--token", serve.token,
+                        "Require 'Authorization: Bearer TOKEN' on /client/v4/** (default: "
+                        "accept any or none)");
+  serve_cmd->add_flag("--virtual-time", serve.virtual_time,
+                      "Run on virtual time (from 2026-01-01T00:00:00Z) that moves only through "
+                      "POST /admin/v1/time/advance");
+  serve_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -122,6 +147,7 @@ int main(int argc, char** argv) {
     return cfemu::emulator::RunDemo(demo);
   }
   if (migrate_cmd->parsed()) return cfemu::emulator::RunMigrate(migrate);
+  if (serve_cmd->parsed()) return cfemu::emulator::RunServe(serve);
   if (run_cmd->parsed()) return cfemu::emulator::RunScenarioCommand(run);
   if (explore_cmd->parsed()) return cfemu::emulator::RunExploreCommand(explore);
   return 2;

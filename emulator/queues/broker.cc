@@ -156,6 +156,67 @@ const QueueBroker* Broker::Find(std::string_view name) const {
   return it == queues_.end() ? nullptr : it->second.get();
 }
 
+QueueBroker* Broker::FindById(std::string_view id) {
+  for (const auto& [name, queue] : queues_) {
+    if (queue->id() == id) return queue.get();
+  }
+  return nullptr;
+}
+
+Status Broker::DeleteQueue(std::string_view name) {
+  const auto it = queues_.find(name);
+  if (it == queues_.end()) {
+    return Status::NotFound("Queue '" + std::string(name) + "' does not exist (10104)", 10104);
+  }
+  RetirePullBinding(name);
+  it->second->MarkDeleted();
+  deleted_queues_.push_back(std::move(it->second));
+  queues_.erase(it);
+  return Status::Ok();
+}
+
+Status Broker::UpdateQueue(const platform::QueueSpec& spec) {
+  CFEMU_RETURN_IF_ERROR(ValidateQueueSpec(spec, "queue"));
+  QueueBroker* queue = Find(spec.name);
+  if (queue == nullptr) {
+    return Status::NotFound("Queue '" + spec.name + "' does not exist (10104)", 10104);
+  }
+  queue->UpdateSettings(spec);
+  return Status::Ok();
+}
+
+Status Broker::UpdateConsumer(int index, platform::ConsumerSpec spec) {
+  QueueBroker* queue = Find(spec.queue);
+  if (queue == nullptr || index < 0 || index >= queue->consumer_count() ||
+      queue->consumer_removed(index)) {
+    return Status::NotFound("Consumer not found", 10104);
+  }
+  spec.type = queue->consumer(index).type;
+  spec.handler = queue->consumer(index).handler;
+  CFEMU_RETURN_IF_ERROR(ValidateConsumerSpec(spec, "consumer"));
+  if (!spec.dead_letter_queue.empty()) EnsureQueue(spec.dead_letter_queue);
+  queue->UpdateConsumer(index, std::move(spec));
+  return Status::Ok();
+}
+
+Status Broker::RemoveConsumer(std::string_view name, int index) {
+  QueueBroker* queue = Find(name);
+  if (queue == nullptr || index < 0 || index >= queue->consumer_count() ||
+      queue->consumer_removed(index)) {
+    return Status::NotFound("Consumer not found", 10104);
+  }
+  RetirePullBinding(name);  // It may point at this consumer; the next pull finds another.
+  queue->RemoveConsumer(index);
+  return Status::Ok();
+}
+
+void Broker::RetirePullBinding(std::string_view name) {
+  const auto it = pull_bindings_.find(name);
+  if (it == pull_bindings_.end()) return;
+  retired_pull_bindings_.push_back(std::move(it->second));
+  pull_bindings_.erase(it);
+}
+
 std::vector<const QueueBroker*> Broker::queues() const {
   std::vector<const QueueBroker*> out;
   for (const auto& [name, queue] : queues_) out.push_back(queue.get());

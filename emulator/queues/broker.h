@@ -39,11 +39,23 @@ class Broker {
   QueueBroker& EnsureQueue(std::string_view name);
   QueueBroker* Find(std::string_view name);
   const QueueBroker* Find(std::string_view name) const;
-  std::vector<const QueueBroker*> queues() const;
+  // By the 32-hex id REST paths use. Null when no live queue has it.
+  QueueBroker* FindById(std::string_view id);
+  std::vector<const QueueBroker*> queues() const;  // Live queues, by name.
+  // Removes a queue: its messages are purged, sends to it fail with kNotFound (10104), and a
+  // new queue may take its name. kNotFound when there is none. The object stays alive (owned
+  // by the broker) for timers and bindings that still point at it.
+  core::Status DeleteQueue(std::string_view name);
+  // Validates `spec` and applies it to the queue of that name (kNotFound without one).
+  core::Status UpdateQueue(const platform::QueueSpec& spec);
 
   // Validates and attaches a consumer (creating its queue and dead letter queue if missing).
   // Returns its index in the queue.
   core::Result<int> AddConsumer(platform::ConsumerSpec spec);
+  // Validates `spec` (of the consumer `index` of its queue) and applies it; creates a new dead
+  // letter queue if it names one. kNotFound for an unknown queue or a removed consumer.
+  core::Status UpdateConsumer(int index, platform::ConsumerSpec spec);
+  core::Status RemoveConsumer(std::string_view queue, int index);
   // The queue's first http_pull consumer. kNotFound without one.
   core::Result<platform::PullConsumer*> PullConsumerFor(std::string_view queue);
 
@@ -68,6 +80,8 @@ class Broker {
   }
 
  private:
+  void RetirePullBinding(std::string_view queue);
+
   Host& host_;
   BrokerOptions options_;
   InvocationEnvFactory env_factory_;
@@ -76,6 +90,10 @@ class Broker {
   int idle_check_ = 0;
   std::map<std::string, std::unique_ptr<QueueBroker>, std::less<>> queues_;
   std::map<std::string, std::unique_ptr<platform::PullConsumer>, std::less<>> pull_bindings_;
+  // Deleted queues and retired pull bindings: kept until the broker goes, since spawned timers
+  // and in-flight calls may still hold them. Bounded by the number of deletions.
+  std::vector<std::unique_ptr<QueueBroker>> deleted_queues_;
+  std::vector<std::unique_ptr<platform::PullConsumer>> retired_pull_bindings_;
 };
 
 // Cloudflare's rule for queue names: lowercase letters, digits and dashes, 1 to 63 characters.

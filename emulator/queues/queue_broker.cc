@@ -93,6 +93,8 @@ struct QueueBroker::ConsumerState {
   std::map<std::uint64_t, std::vector<std::string>> leases_by_seq;
   std::vector<TimedEntry> lease_expiry;  // Min-heap by expiry.
   std::uint64_t next_serial = 1;
+  Instant created_at;
+  bool removed = false;
 
   bool is_push() const { return spec.type == ConsumerType::kWorker; }
 };
@@ -159,7 +161,9 @@ QueueBroker::QueueBroker(Broker& broker, Host& host, platform::QueueSpec spec,
       id_(core::DeriveHexId("queue", spec_.name)),
       store_(std::move(store)),
       ids_(host.random().Fork("queue/" + spec_.name)),
-      dispatch_latency_(host.latency().Register("queue.dispatch")) {
+      dispatch_latency_(host.latency().Register("queue.dispatch")),
+      created_at_(host.clock().Now()),
+      modified_at_(created_at_) {
   // A persisted store brings its messages back; consumers re-attach them as they are added.
   store_->ForEach([this](StoredMessage& m) {
     next_seq_ = std::max(next_seq_, m.seq + 1);
@@ -179,9 +183,17 @@ const platform::ConsumerSpec& QueueBroker::consumer(int index) const {
   return consumers_.at(static_cast<std::size_t>(index))->spec;
 }
 
+bool QueueBroker::consumer_removed(int index) const {
+  return consumers_.at(static_cast<std::size_t>(index))->removed;
+}
+
+Instant QueueBroker::consumer_created_at(int index) const {
+  return consumers_.at(static_cast<std::size_t>(index))->created_at;
+}
+
 std::optional<int> QueueBroker::FirstConsumerOfType(ConsumerType type) const {
   for (const auto& c : consumers_) {
-    if (c->spec.type == type) return c->index;
+    if (!c->removed && c->spec.type == type) return c->index;
   }
   return std::nullopt;
 }
@@ -191,6 +203,8 @@ int QueueBroker::AddConsumer(platform::ConsumerSpec spec) {
   state->index = static_cast<int>(consumers_.size());
   state->actor = (spec.type == ConsumerType::kWorker ? "consumer:" : "pull:") + spec_.name;
   state->spec = std::move(spec);
+  state->created_at = Now();
+  ++live_consumers_;
   if (state->is_push()) {
     ++push_consumers_;
   } else {
@@ -263,6 +277,9 @@ platform::QueueMetrics QueueBroker::Metrics() const {
 
 core::Result<platform::QueueMetrics> QueueBroker::Enqueue(std::vector<SendItem> items,
                                                           std::string_view actor) {
+  if (deleted_) {
+    return Status::NotFound("Queue '" + spec_.name + "' does not exist (10104)", 10104);
+  }
   const Instant now = Now();
   const auto count = static_cast<std::int64_t>(items.size());
   std::int64_t bytes = 0;
@@ -305,11 +322,15 @@ core::Result<platform::QueueMetrics> QueueBroker::Enqueue(std::vector<SendItem> 
     m.available_at = now + item.delay;
     m.size_bytes = item.encoded.size_bytes;
     m.deliveries.resize(consumers_.size());
-    m.unresolved = static_cast<int>(consumers_.size());
+    m.unresolved = live_consumers_;
     StoredMessage& stored = store_->Insert(std::move(m));
     backlog_bytes_ += stored.size_bytes;
     for (auto& c : consumers_) {
       Delivery& d = stored.deliveries[static_cast<std::size_t>(c->index)];
+      if (c->removed) {
+        d.state = Delivery::State::kResolved;
+        continue;
+      }
       ++c->unresolved;
       if (item.delay > Duration::Zero()) {
         MakeDelayed(*c, stored, d, now + item.delay);
@@ -342,10 +363,14 @@ void QueueBroker::AcceptDeadLetter(const StoredMessage& source, std::string_view
   m.available_at = m.enqueued_at;
   m.size_bytes = source.size_bytes;
   m.deliveries.resize(consumers_.size());
-  m.unresolved = static_cast<int>(consumers_.size());
+  m.unresolved = live_consumers_;
   StoredMessage& stored = store_->Insert(std::move(m));
   backlog_bytes_ += stored.size_bytes;
   for (auto& c : consumers_) {
+    if (c->removed) {
+      stored.deliveries[static_cast<std::size_t>(c->index)].state = Delivery::State::kResolved;
+      continue;
+    }
     ++c->unresolved;
     MakeReady(*c, stored, stored.deliveries[static_cast<std::size_t>(c->index)]);
   }
@@ -402,7 +427,9 @@ core::TimerKind QueueBroker::WakeKind() const {
 }
 
 void QueueBroker::PumpAll() {
-  for (auto& c : consumers_) Pump(*c);
+  for (auto& c : consumers_) {
+    if (!c->removed) Pump(*c);
+  }
 }
 
 void QueueBroker::Pump(ConsumerState& c) {
@@ -1048,6 +1075,123 @@ std::int64_t QueueBroker::Purge() {
   stats_.purged += count;
   Trace("admin", TraceEvent("queue.purged").Int("messages", count));
   return count;
+}
+
+// ---- Inspection ---------------------------------------------------------------------------
+
+namespace {
+
+// A ref is "<seq>-<id>": the seq finds the message, the id makes sure it is still that one.
+std::string RefOf(const StoredMessage& m) { return std::to_string(m.seq) + "-" + m.id; }
+
+}  // namespace
+
+std::vector<QueueBroker::Peeked> QueueBroker::Peek(int batch_size) const {
+  std::vector<Peeked> out;
+  const_cast<MessageStore&>(*store_).ForEach([&](StoredMessage& m) {
+    if (static_cast<int>(out.size()) >= batch_size) return;
+    Peeked peeked{m.id, m.body, 1, m.timestamp, RefOf(m)};
+    for (const Delivery& d : m.deliveries) {
+      if (d.state == Delivery::State::kResolved) continue;
+      peeked.attempts = d.attempts;
+      break;
+    }
+    out.push_back(std::move(peeked));
+  });
+  return out;
+}
+
+std::map<std::string, std::string> QueueBroker::PurgeRefs(const std::vector<std::string>& refs) {
+  std::map<std::string, std::string> warnings;
+  for (const std::string& ref : refs) {
+    const std::size_t dash = ref.find('-');
+    std::uint64_t seq = 0;
+    const bool numeric = dash != std::string::npos && dash > 0 && dash <= 19 &&
+                         ref.find_first_not_of("0123456789") == dash;
+    if (numeric) seq = std::stoull(ref.substr(0, dash));
+    StoredMessage* m = numeric ? store_->Find(seq) : nullptr;
+    if (m == nullptr || RefOf(*m) != ref) {
+      warnings[ref] = "No message with this ref is in the queue.";
+      continue;
+    }
+    for (auto& c : consumers_) {
+      Delivery& d = m->deliveries[static_cast<std::size_t>(c->index)];
+      if (d.state == Delivery::State::kResolved) continue;
+      LeaveReady(*c, d);
+      --c->unresolved;
+    }
+    ++stats_.purged;
+    if (host_.trace().enabled()) {
+      Trace("admin", TraceEvent("queue.purged").Str("msg", m->id).Int("messages", 1));
+    }
+    Remove(*m);
+  }
+  return warnings;
+}
+
+void QueueBroker::UpdateSettings(const platform::QueueSpec& spec) {
+  CHECK(spec.name == spec_.name);
+  spec_.delivery_delay = spec.delivery_delay;
+  spec_.message_retention_period = spec.message_retention_period;
+  modified_at_ = Now();
+  // A shorter period may expire messages now; a longer one is checked when the old wake fires.
+  ExpireDue();
+  ScheduleRetention();
+  Trace("admin", TraceEvent("queue.updated")
+                     .Int("delivery_delay_ms", spec_.delivery_delay.ms())
+                     .Int("retention_ms", spec_.message_retention_period.ms()));
+}
+
+void QueueBroker::MarkDeleted() {
+  if (deleted_) return;
+  Purge();
+  deleted_ = true;
+  Trace("admin", TraceEvent("queue.deleted_queue"));
+}
+
+void QueueBroker::UpdateConsumer(int index, platform::ConsumerSpec spec) {
+  ConsumerState& c = C(index);
+  CHECK(!c.removed);
+  CHECK(spec.queue == spec_.name);
+  spec.type = c.spec.type;
+  spec.handler = c.spec.handler;
+  if (spec.script_name.empty()) spec.script_name = c.spec.script_name;
+  c.spec = std::move(spec);
+  modified_at_ = Now();
+  Trace("admin", TraceEvent("queue.consumer_updated").Int("consumer", index));
+  Pump(c);
+}
+
+void QueueBroker::RemoveConsumer(int index) {
+  ConsumerState& c = C(index);
+  CHECK(!c.removed);
+  std::vector<std::uint64_t> held;
+  store_->ForEach([&](StoredMessage& m) {
+    if (m.deliveries[static_cast<std::size_t>(index)].state != Delivery::State::kResolved) {
+      held.push_back(m.seq);
+    }
+  });
+  for (std::uint64_t seq : held) {
+    if (StoredMessage* m = store_->Find(seq)) Resolved(c, *m);  // May erase the message.
+  }
+  c.removed = true;
+  c.ready.clear();
+  c.ready_count = 0;
+  c.delayed.clear();
+  c.leases.clear();
+  c.leases_by_seq.clear();
+  c.lease_expiry.clear();
+  c.window_start.reset();
+  --live_consumers_;
+  if (c.is_push()) {
+    --push_consumers_;
+  } else {
+    --pull_consumers_;
+  }
+  modified_at_ = Now();
+  Trace("admin", TraceEvent("queue.consumer_removed")
+                     .Int("consumer", index)
+                     .Int("messages", static_cast<std::int64_t>(held.size())));
 }
 
 bool QueueBroker::IsIdle() const {

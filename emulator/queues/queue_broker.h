@@ -50,6 +50,16 @@ class QueueBroker {
   const std::string& name() const { return spec_.name; }
   const std::string& id() const { return id_; }  // 32 hex, derived from the name.
   const platform::QueueSpec& spec() const { return spec_; }
+  core::Instant created_at() const { return created_at_; }
+  core::Instant modified_at() const { return modified_at_; }
+  // Replaces delivery_delay and message_retention_period (the name is kept). New sends use
+  // the new delay; retention is counted again against every stored message.
+  // REQUIRES: a spec validated by ValidateQueueSpec, with this queue's name.
+  void UpdateSettings(const platform::QueueSpec& spec);
+  // A deleted queue refuses sends (kNotFound, 10104) and holds no message. The broker keeps
+  // the object alive, since timers and bindings may still point at it.
+  void MarkDeleted();
+  bool deleted() const { return deleted_; }
 
   // ---- Producer path --------------------------------------------------------------------
   // Stores validated messages and schedules their delivery. kOverloaded (10250) over the
@@ -64,8 +74,19 @@ class QueueBroker {
   // ---- Consumers ----------------------------------------------------------------------------
   // REQUIRES: a validated spec for this queue. Existing messages become ready for it.
   int AddConsumer(platform::ConsumerSpec spec);
+  // Consumers keep their index for the life of the queue; a removed one stays as a tombstone
+  // (removed() true), so indexes held by deliveries and bindings stay valid.
   int consumer_count() const { return static_cast<int>(consumers_.size()); }
   const platform::ConsumerSpec& consumer(int index) const;
+  bool consumer_removed(int index) const;
+  core::Instant consumer_created_at(int index) const;
+  // Replaces a consumer's settings (batch size, retries, delays, dead letter queue,
+  // visibility timeout); its type and handler are kept. REQUIRES: a validated spec for this
+  // queue, of a consumer that is not removed.
+  void UpdateConsumer(int index, platform::ConsumerSpec spec);
+  // The consumer resolves every message it still holds (as if it had acked them: messages
+  // no other consumer needs leave the queue) and receives no more. REQUIRES: not removed.
+  void RemoveConsumer(int index);
   bool has_push_consumer() const { return push_consumers_ > 0; }
   bool has_pull_consumer() const { return pull_consumers_ > 0; }
   std::optional<int> FirstConsumerOfType(platform::ConsumerType type) const;
@@ -76,6 +97,21 @@ class QueueBroker {
                             std::string_view actor);
   platform::AckResult AckLeases(int consumer, const std::vector<platform::LeaseId>& acks,
                                 const std::vector<platform::RetryRequest>& retries);
+
+  // ---- Inspection (REST peek, purge by reference) -------------------------------------------
+  struct Peeked {
+    std::string id;
+    platform::Body body;
+    int attempts = 1;  // Of the first consumer that has not resolved it.
+    core::Instant timestamp;
+    std::string ref;  // Names this message for PurgeRefs.
+  };
+  // Up to `batch_size` stored messages in arrival order, whatever their state, without leasing
+  // or changing anything.
+  std::vector<Peeked> Peek(int batch_size) const;
+  // Deletes the messages `refs` name (from Peek). Refs that name no stored message get a
+  // warning (ref -> text) and change nothing.
+  std::map<std::string, std::string> PurgeRefs(const std::vector<std::string>& refs);
 
   // ---- Administration -------------------------------------------------------------------
   void Pause();  // Sends are still accepted; delivery and pulls stop.
@@ -153,7 +189,11 @@ class QueueBroker {
   std::optional<core::Instant> retention_wake_;
   bool paused_ = false;
   bool fault_paused_ = false;
+  bool deleted_ = false;
+  int live_consumers_ = 0;
   LatencyModel::Site dispatch_latency_;
+  core::Instant created_at_;
+  core::Instant modified_at_;
   QueueStats stats_;
 };
 

@@ -1,0 +1,103 @@
+// Manual cron triggers (checklist 76): /cdn-cgi/handler/scheduled and its aliases run the
+// Worker's scheduled() handler once and answer its outcome as plain text or JSON.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/http/http_testing.h"
+
+namespace cfemu::testing {
+namespace {
+
+struct Seen {
+  std::vector<std::string> crons;
+  std::vector<std::int64_t> times;
+};
+
+core::Task<core::Status> Record(std::shared_ptr<Seen> seen, bool fail, std::string cron,
+                                std::int64_t scheduled_ms) {
+  seen->crons.push_back(std::move(cron));
+  seen->times.push_back(scheduled_ms);
+  co_return fail ? core::Status::Unknown("boom") : core::Status::Ok();
+}
+
+// A Worker with one cron whose handler records each run and fails when told to. The handler
+// is a plain lambda that starts a coroutine taking everything by value: a coroutine lambda's
+// captures would die with whichever copy of the std::function ran it.
+platform::EnvSpec CronSpec(std::shared_ptr<Seen> seen, bool fail) {
+  platform::EnvSpec spec = PullQueueSpec();
+  spec.crons = {"7 * * * *"};  // Not due at the start: only manual runs happen.
+  spec.scheduled = [seen, fail](platform::ScheduledController& controller, platform::Env&,
+                                platform::ExecutionContext&) {
+    return Record(seen, fail, controller.cron(), controller.scheduled_time().unix_ms());
+  };
+  return spec;
+}
+
+// What the handler saw, read on the server's thread (the handler runs there).
+Seen Snapshot(TestServer& server, const std::shared_ptr<Seen>& seen) {
+  Seen copy;
+  server.OnLoop([&] { copy = *seen; });
+  return copy;
+}
+
+TEST(HttpCronTrigger, RunsTheHandlerWithTheGivenCronAndTime) {
+  auto seen = std::make_shared<Seen>();
+  TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
+  Client client(server.port());
+  const ClientResponse r =
+      client.Get("/cdn-cgi/handler/scheduled?cron=*%2F5+*+*+*+*&time=1767225900000");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ok");
+  const Seen after = Snapshot(server, seen);
+  ASSERT_EQ(after.crons.size(), 1u);
+  EXPECT_EQ(after.crons[0], "*/5 * * * *");
+  EXPECT_EQ(after.times[0], 1767225900000);
+}
+
+TEST(HttpCronTrigger, AliasesAndJsonFormat) {
+  auto seen = std::make_shared<Seen>();
+  TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
+  Client client(server.port());
+  for (const char* path : {"/__scheduled", "/cdn-cgi/mf/scheduled", "/cdn-cgi/local/scheduled"}) {
+    EXPECT_EQ(client.Request("POST", std::string(path) + "?cron=x").status, 200) << path;
+  }
+  const ClientResponse r = client.Get("/cdn-cgi/handler/scheduled?format=json");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.json, Json::parse(R"({"outcome":"ok","noRetry":false})"));
+  const Seen after = Snapshot(server, seen);
+  EXPECT_EQ(after.crons.size(), 4u);
+  EXPECT_EQ(after.times.back(), core::kVirtualEpoch.unix_ms());  // Default: now.
+}
+
+TEST(HttpCronTrigger, AFailingHandlerAnswers500WithItsOutcome) {
+  auto seen = std::make_shared<Seen>();
+  TestServer server(CronSpec(seen, true), {}, {}, /*manual_time=*/true);
+  Client client(server.port());
+  const ClientResponse r = client.Get("/cdn-cgi/handler/scheduled");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.body, "exception");
+}
+
+TEST(HttpCronTrigger, ABadTimeIs400) {
+  auto seen = std::make_shared<Seen>();
+  TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
+  Client client(server.port());
+  EXPECT_EQ(client.Get("/cdn-cgi/handler/scheduled?time=soon").status, 400);
+  EXPECT_TRUE(Snapshot(server, seen).crons.empty());
+}
+
+TEST(HttpCronTrigger, NeedsNoTokenButTheApiDoes) {
+  auto seen = std::make_shared<Seen>();
+  emulator::RestOptions rest;
+  rest.token = "t";
+  TestServer server(CronSpec(seen, false), rest, {}, /*manual_time=*/true);
+  Client client(server.port());
+  EXPECT_EQ(client.Get("/cdn-cgi/handler/scheduled").status, 200);
+  EXPECT_EQ(client.Get(QueuesPath()).status, 403);
+}
+
+}  // namespace
+}  // namespace cfemu::testing

@@ -1,0 +1,217 @@
+#include <utility>  // Before any Asio header (Boost 1.74 + GCC 12).
+
+#include "tests/http/http_testing.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "emulator/sim/manual_time.h"
+#include "emulator/sim/realtime.h"
+#include "src/core/ids.h"
+
+namespace cfemu::testing {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+platform::EnvSpec PullQueueSpec() {
+  platform::EnvSpec spec;
+  platform::QueueSpec jobs;
+  jobs.name = "jobs";
+  platform::QueueSpec plain;
+  plain.name = "plain";
+  spec.queues = {jobs, plain};
+  platform::ConsumerSpec pull;
+  pull.queue = "jobs";
+  pull.type = platform::ConsumerType::kHttpPull;
+  spec.consumers = {pull};
+  spec.d1_databases = {{"DB", "main", ""}};
+  spec.kv_namespaces = {{"CACHE", ""}};
+  return spec;
+}
+
+struct TestServer::State {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::unique_ptr<emulator::HostBase> runtime;
+  emulator::ManualTimeRuntime* manual = nullptr;
+  std::unique_ptr<emulator::World> world;
+  std::unique_ptr<emulator::RestApi> api;
+  std::unique_ptr<emulator::HttpServer> server;
+  std::thread thread;
+};
+
+TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
+                       emulator::HttpServerOptions http, bool manual_time)
+    : state_(std::make_unique<State>()) {
+  if (manual_time) {
+    auto manual = std::make_unique<emulator::ManualTimeRuntime>(state_->io, /*seed=*/1,
+                                                                emulator::Profile::kStrict);
+    state_->manual = manual.get();
+    state_->runtime = std::move(manual);
+    rest.virtual_time = state_->manual;  // Serves /admin/v1/time as serve --virtual-time does.
+  } else {
+    state_->runtime = std::make_unique<emulator::RealTimeRuntime>(state_->io, /*seed=*/1,
+                                                                  emulator::Profile::kStrict);
+  }
+  auto world = emulator::World::Create(*state_->runtime, std::move(spec));
+  EXPECT_TRUE(world.ok()) << world.status().ToString();
+  state_->world = std::move(*world);
+  state_->api = std::make_unique<emulator::RestApi>(*state_->world, std::move(rest));
+  http.host = "127.0.0.1";
+  http.port = 0;
+  state_->server = std::make_unique<emulator::HttpServer>(state_->io, *state_->api, http);
+  const core::Status listening = state_->server->Listen();
+  EXPECT_TRUE(listening.ok()) << listening.ToString();
+  state_->thread = std::thread([this] { state_->io.run(); });
+}
+
+void TestServer::StopServer() {
+  std::promise<void> stopped;
+  OnLoop([&] { state_->server->Stop([&] { stopped.set_value(); }); });
+  stopped.get_future().wait();
+}
+
+TestServer::~TestServer() {
+  StopServer();
+  state_->work.reset();
+  state_->io.stop();
+  state_->thread.join();
+  state_->server.reset();
+  state_->api.reset();
+  state_->world.reset();
+}
+
+std::uint16_t TestServer::port() const { return state_->server->port(); }
+
+void TestServer::OnLoop(std::function<void()> f) {
+  std::promise<void> done;
+  asio::post(state_->io, [&] {
+    f();
+    done.set_value();
+  });
+  done.get_future().wait();
+}
+
+emulator::World& TestServer::world() { return *state_->world; }
+
+void TestServer::AdvanceTime(core::Duration d) {
+  ASSERT_NE(state_->manual, nullptr);
+  OnLoop([&] { state_->manual->AdvanceBy(d); });
+}
+
+std::string TestServer::QueueId(const std::string& name) {
+  return core::DeriveHexId("queue", name);
+}
+
+int TestServer::connections() {
+  int n = 0;
+  OnLoop([&] { n = state_->server->connections(); });
+  return n;
+}
+
+int ClientResponse::error_code() const {
+  if (!json.is_object() || !json.contains("errors") || !json["errors"].is_array() ||
+      json["errors"].empty()) {
+    return 0;
+  }
+  return json["errors"][0].value("code", 0);
+}
+
+struct Client::State {
+  asio::io_context io;
+  tcp::socket socket{io};
+  beast::flat_buffer buffer;
+};
+
+Client::Client(std::uint16_t port) : state_(std::make_unique<State>()) {
+  state_->socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  // Bounds every read: a server that never answers fails the test in 10 s, never hangs it.
+  timeval timeout{10, 0};
+  ::setsockopt(state_->socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+}
+
+Client::~Client() {
+  boost::system::error_code ec;
+  state_->socket.shutdown(tcp::socket::shutdown_both, ec);
+  state_->socket.close(ec);
+}
+
+ClientResponse Client::Request(const std::string& method, const std::string& target,
+                               const std::string& body,
+                               const std::map<std::string, std::string>& headers) {
+  http::request<http::string_body> request(http::string_to_verb(method), target, 11);
+  if (request.method() == http::verb::unknown) request.method_string(method);
+  request.set(http::field::host, "127.0.0.1");
+  for (const auto& [name, value] : headers) request.set(name, value);
+  if (!body.empty() && request.find(http::field::content_type) == request.end()) {
+    request.set(http::field::content_type, "application/json");
+  }
+  request.body() = body;
+  request.prepare_payload();
+  boost::system::error_code ec;
+  http::write(state_->socket, request, ec);
+  if (ec) return ClientResponse{};
+  return ReadResponse();
+}
+
+ClientResponse Client::Post(const std::string& target, const Json& body,
+                            const std::map<std::string, std::string>& headers) {
+  return Request("POST", target, body.dump(), headers);
+}
+
+ClientResponse Client::Get(const std::string& target,
+                           const std::map<std::string, std::string>& headers) {
+  return Request("GET", target, "", headers);
+}
+
+void Client::WriteRaw(const std::string& bytes) {
+  boost::system::error_code ec;
+  asio::write(state_->socket, asio::buffer(bytes), ec);
+}
+
+ClientResponse Client::ReadResponse() {
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  boost::system::error_code ec;
+  http::read(state_->socket, state_->buffer, parser, ec);
+  ClientResponse out;
+  if (ec) return out;
+  auto& message = parser.get();
+  out.status = static_cast<int>(message.result_int());
+  out.body = message.body();
+  out.keep_alive = message.keep_alive();
+  for (const auto& field : message) {
+    std::string name(field.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers[name] = std::string(field.value());
+  }
+  out.json = Json::parse(out.body, nullptr, false);
+  return out;
+}
+
+bool Client::ServerClosed() {
+  char byte;
+  boost::system::error_code ec;
+  state_->socket.read_some(asio::buffer(&byte, 1), ec);
+  return ec == asio::error::eof || ec == asio::error::connection_reset;
+}
+
+std::string QueuesPath(const std::string& suffix) {
+  return "/client/v4/accounts/acc/queues" + suffix;
+}
+
+}  // namespace cfemu::testing

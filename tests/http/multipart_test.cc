@@ -1,0 +1,41 @@
+// multipart/form-data parsing, as KV value uploads use it.
+#include "emulator/http/multipart.h"
+
+#include <gtest/gtest.h>
+
+namespace cfemu::emulator {
+namespace {
+
+TEST(HttpMultipart, ReadsNamedPartsWithBinaryContent) {
+  const std::string body = std::string("preamble\r\n--b\r\n") +
+                           "Content-Disposition: form-data; name=\"value\"; filename=\"x\"\r\n" +
+                           "\r\n" + std::string("a\0\r\nb", 5) + "\r\n--b\r\n" +
+                           "content-disposition: form-data; name=metadata\r\n\r\n{}\r\n--b--";
+  const auto parts = ParseMultipart("multipart/form-data; boundary=\"b\"", body);
+  ASSERT_TRUE(parts);
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].name, "value");
+  EXPECT_EQ((*parts)[0].filename, "x");
+  EXPECT_EQ((*parts)[0].content, std::string("a\0\r\nb", 5));
+  EXPECT_EQ((*parts)[1].name, "metadata");
+  EXPECT_EQ((*parts)[1].content, "{}");
+}
+
+TEST(HttpMultipart, RefusesMalformedBodies) {
+  EXPECT_FALSE(ParseMultipart("application/json", "--b--"));
+  EXPECT_FALSE(ParseMultipart("multipart/form-data", "--b--"));  // No boundary.
+  EXPECT_FALSE(ParseMultipart("multipart/form-data; boundary=b", "no delimiter"));
+  EXPECT_FALSE(ParseMultipart("multipart/form-data; boundary=b", "--b\r\nno blank line"));
+  EXPECT_FALSE(ParseMultipart("multipart/form-data; boundary=b", "--b\r\n\r\nunterminated"));
+}
+
+TEST(HttpMultipart, BoundsTheNumberOfParts) {
+  std::string body;
+  for (int i = 0; i < 20; ++i) body += "--b\r\nContent-Disposition: form-data; name=p\r\n\r\nx\r\n";
+  body += "--b--";
+  EXPECT_FALSE(ParseMultipart("multipart/form-data; boundary=b", body));
+  EXPECT_TRUE(ParseMultipart("multipart/form-data; boundary=b", body, 20));
+}
+
+}  // namespace
+}  // namespace cfemu::emulator
