@@ -25,16 +25,7 @@ int RunParsedScenario(const Scenario& scenario, const RunCommandOptions& options
   }
   run.broken_rule = *broken;
   if (!options.faults.empty()) {
-    std::ifstream in(options.faults);
-    std::stringstream text;
-    text << in.rdbuf();
-    const nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, false);
-    if (!in || json.is_discarded()) {
-      std::fprintf(stderr, "%s: cannot read the fault plan '%s' (JSON expected)\n", command.c_str(),
-                   options.faults.c_str());
-      return 2;
-    }
-    auto plan = ParseFaultPlanFile(json, options.faults);
+    auto plan = LoadFaultPlanFile(options.faults);
     if (!plan.ok()) {
       std::fprintf(stderr, "%s: %s\n", command.c_str(), plan.status().message().c_str());
       return 2;

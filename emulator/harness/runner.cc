@@ -93,16 +93,23 @@ struct Run {
 };
 
 // A producer call may meet a platform fault: it is tried again, as a real producer would.
+// Workload steps await it (each producer plays its own steps); the end checks call Retried.
 template <class T>
-Result<T> Retried(Run& run, const std::string& what, const std::function<Task<Result<T>>()>& call) {
-  Result<T> result;
+Task<Result<T>> RetriedAsync(Run& run, std::string what,
+                             std::function<Task<Result<T>>()> call) {
+  Result<T> result = Status::Unavailable("not tried");
   for (int attempt = 0; attempt < 10; ++attempt) {
-    result = run.sim.Run(call());
-    if (result.ok()) return result;
+    result = co_await call();
+    if (result.ok()) co_return result;
     if (result.status().code() == core::Code::kInvalidArgument) break;  // Not transient.
   }
   run.errors.push_back(what + ": " + result.status().ToString());
-  return result;
+  co_return result;
+}
+
+template <class T>
+Result<T> Retried(Run& run, const std::string& what, std::function<Task<Result<T>>()> call) {
+  return run.sim.Run(RetriedAsync<T>(run, what, std::move(call)));
 }
 
 Status Build(Run& run) {
@@ -158,20 +165,6 @@ Status Build(Run& run) {
   if (!engine.ok()) return engine.status();
   run.engine = std::make_unique<engine::Engine>(std::move(*engine));
   return Status::Ok();
-}
-
-// The async form of Retried, for workload steps: each producer plays its own steps.
-template <class T>
-Task<Result<T>> RetriedAsync(Run& run, std::string what,
-                             std::function<Task<Result<T>>()> call) {
-  Result<T> result = Status::Unavailable("not tried");
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    result = co_await call();
-    if (result.ok()) co_return result;
-    if (result.status().code() == core::Code::kInvalidArgument) break;  // Not transient.
-  }
-  run.errors.push_back(what + ": " + result.status().ToString());
-  co_return result;
 }
 
 Task<void> RetriedStatusAsync(Run& run, std::string what, std::function<Task<Status>()> call) {
@@ -519,12 +512,17 @@ Check EffectsCheck(Run& run, Json& summary) {
                            : Join(problems)};
 }
 
+// An expectation's scheduler key, "queue/id" or "id" (queue "jobs"), as (queue, id).
+std::pair<std::string, std::string> SchedulerKey(const std::string& key) {
+  const auto slash = key.find('/');
+  if (slash == std::string::npos) return {"jobs", key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
 // Every iteration job of a scheduler (id `repeat:<scheduler>:<slot ms>`) that has started did
 // so no earlier than its slot and at most `bound_ms` after it: slots do not drift.
 Check LatenessCheck(Run& run, const std::string& key, std::int64_t bound_ms) {
-  const auto slash = key.find('/');
-  const std::string queue = slash == std::string::npos ? "jobs" : key.substr(0, slash);
-  const std::string id = slash == std::string::npos ? key : key.substr(slash + 1);
+  const auto [queue, id] = SchedulerKey(key);
   platform::D1Database& db = **run.world->EnvFor("reporter").D1("DB");
   auto rows = Retried<platform::D1Result>(run, "lateness", [&] {
     return db
@@ -580,9 +578,7 @@ std::vector<Check> Checks(Run& run, const Json& counts, Json& effects) {
     out.push_back({state + " jobs", ok, std::to_string(n) + " (expected " + want + ")"});
   }
   for (const auto& [key, expected] : s.expect.scheduler_iterations) {
-    const auto slash = key.find('/');
-    const std::string queue = slash == std::string::npos ? "jobs" : key.substr(0, slash);
-    const std::string id = slash == std::string::npos ? key : key.substr(slash + 1);
+    const auto [queue, id] = SchedulerKey(key);
     std::int64_t iterations = -1;
     if (const auto q = run.queues.find(queue); q != run.queues.end()) {
       auto info = Retried<std::optional<engine::SchedulerInfo>>(

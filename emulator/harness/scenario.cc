@@ -598,4 +598,16 @@ core::Result<FaultPlan> ParseFaultPlanFile(const Json& json, const std::string& 
   }
 }
 
+core::Result<FaultPlan> LoadFaultPlanFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const Json json = Json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  if (!in || json.is_discarded()) {
+    return Status::InvalidArgument("cannot read the fault plan '" + path.string() +
+                                   "' (JSON expected)");
+  }
+  return ParseFaultPlanFile(json, path.string());
+}
+
 }  // namespace cfemu::emulator

@@ -162,5 +162,7 @@ core::Result<Scenario> LoadScenario(const std::filesystem::path& path);
 // {"profile": "fidelity", "rules": {"Q3": {...}}, "disable": [...], "forced": [{"fault": "Q3",
 // "site": "queue.ack", "n": 2}], "forced_only": true}.
 core::Result<FaultPlan> ParseFaultPlanFile(const nlohmann::json& json, const std::string& origin);
+// Reads and parses a fault plan file (`cfemu run --faults`, the test fixture).
+core::Result<FaultPlan> LoadFaultPlanFile(const std::filesystem::path& path);
 
 }  // namespace cfemu::emulator

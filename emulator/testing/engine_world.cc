@@ -1,10 +1,8 @@
 #include "emulator/testing/engine_world.h"
 
-#include <fstream>
 #include <set>
 
 #include "emulator/config/wrangler_config.h"
-#include "emulator/harness/scenario.h"
 #include "src/engine/sql.h"
 
 namespace cfemu::testing {
@@ -35,14 +33,6 @@ EngineWorld::ProcessorFn CompleteAfter(Duration duration, Json value) {
 
 EngineWorld::ProcessorFn FailTimes(int failures, std::string message) {
   return [failures, message](JobContext& ctx) { return FailTimesTask(ctx, failures, message); };
-}
-
-Result<emulator::FaultPlan> LoadFaultPlanFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) return Status::NotFound("cannot read fault plan " + path.string());
-  Json json = Json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded()) return Status::InvalidArgument(path.string() + ": not valid JSON");
-  return emulator::ParseFaultPlanFile(json, path.string());
 }
 
 EngineWorld::EngineWorld(EngineTestOptions options)

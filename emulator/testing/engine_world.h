@@ -22,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include "emulator/harness/scenario.h"
 #include "emulator/sim/simulator.h"
 #include "emulator/world.h"
 #include "src/engine/engine.h"
@@ -67,7 +68,7 @@ struct EngineTestOptions {
 };
 
 // A fault plan file as `cfemu run --faults` reads it (and `cfemu explore --shrink` writes it).
-Result<emulator::FaultPlan> LoadFaultPlanFile(const std::filesystem::path& path);
+using emulator::LoadFaultPlanFile;
 
 // What every processor run saw, for assertions.
 struct ProcessorRun {
