@@ -130,7 +130,16 @@ int main(int argc, char** argv) {
                         "accept any or none)");
   serve_cmd->add_flag("--virtual-time", serve.virtual_time,
                       "Run on virtual time (from 2026-01-01T00:00:00Z) that moves only through "
-                      "POST /admin/v1/time/advance");
+                      "POST /admin/v1/time/advance and /admin/v1/time/run-until-idle");
+  serve_cmd
+      ->add_option("--processors", serve.processors,
+                   "JSON file: how the engine's processor behaves per job name (the scenario "
+                   "format's \"processors\"; default: every job completes at once)")
+      ->check(CLI::ExistingFile);
+  serve_cmd
+      ->add_option("--trace-tail", serve.trace_tail,
+                   "Trace lines kept for GET /admin/v1/trace (0: tracing off)")
+      ->capture_default_str();
   serve_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
 

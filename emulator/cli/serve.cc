@@ -4,79 +4,64 @@
 
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 
-#include "emulator/config/wrangler_config.h"
-#include "emulator/http/rest_api.h"
+#include "emulator/http/serve_app.h"
 #include "emulator/http/server.h"
-#include "emulator/sim/manual_time.h"
-#include "emulator/sim/realtime.h"
-#include "emulator/world.h"
-#include "src/engine/coordinator/coordinator.h"
 
 namespace cfemu::emulator {
 
 namespace {
 
-// Worker consumers need a Worker script to call; serve has none yet, so they are served as
-// http_pull consumers with the same batch size, retries, retry delay and dead letter queue.
-void ServeWorkerConsumersAsPull(platform::EnvSpec& spec) {
-  for (auto& consumer : spec.consumers) {
-    if (consumer.type != platform::ConsumerType::kWorker) continue;
-    std::fprintf(stderr,
-                 "cfemu serve: the worker consumer of queue '%s' is served as an http_pull "
-                 "consumer (serve runs no Worker scripts)\n",
-                 consumer.queue.c_str());
-    consumer.type = platform::ConsumerType::kHttpPull;
-    consumer.max_concurrency.reset();
-    consumer.handler = nullptr;
-  }
+core::Result<Processors> LoadProcessors(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return core::Status::InvalidArgument(path + ": cannot be read");
+  const auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false,
+                                          /*ignore_comments=*/true);
+  if (json.is_discarded()) return core::Status::InvalidArgument(path + ": not valid JSON");
+  return ParseProcessors(json, path);
 }
 
 }  // namespace
 
 int RunServe(const ServeOptions& options) {
-  platform::DurableObjectRegistry registry;  // The fixture binds the coordinator's class.
-  engine::RegisterCoordinator(registry, engine::EngineBindings());
-  auto config = options.config.empty()
-                    ? LoadWranglerConfig(DefaultWranglerConfig(), "wrangler.jsonc", &registry)
-                    : LoadWranglerConfigFile(options.config, &registry);
-  if (!config.ok()) {
-    std::fprintf(stderr, "cfemu serve: %s\n", config.status().message().c_str());
-    return 2;
+  ServeAppOptions app_options;
+  app_options.config_path = options.config;
+  if (!options.persist_dir.empty()) app_options.persist_dir = options.persist_dir;
+  app_options.virtual_time = options.virtual_time;
+  app_options.token = options.token;
+  app_options.trace_tail = options.trace_tail;
+  if (!options.processors.empty()) {
+    auto processors = LoadProcessors(options.processors);
+    if (!processors.ok()) {
+      std::fprintf(stderr, "cfemu serve: %s\n", processors.status().message().c_str());
+      return 2;
+    }
+    app_options.processors = std::move(*processors);
   }
-  platform::EnvSpec spec = std::move(config->spec);
-  ServeWorkerConsumersAsPull(spec);
 
   boost::asio::io_context io;
-  std::unique_ptr<HostBase> runtime;
-  ManualTimeRuntime* manual = nullptr;
-  if (options.virtual_time) {
-    auto owned = std::make_unique<ManualTimeRuntime>(io, /*seed=*/1, Profile::kStrict);
-    manual = owned.get();
-    runtime = std::move(owned);
-  } else {
-    runtime = std::make_unique<RealTimeRuntime>(io, /*seed=*/1, Profile::kStrict);
-  }
-  WorldOptions world_options;
-  world_options.registry = &registry;
-  if (!options.persist_dir.empty()) world_options.persist_dir = options.persist_dir;
-  auto world = World::Create(*runtime, std::move(spec), world_options);
-  if (!world.ok()) {
-    std::fprintf(stderr, "cfemu serve: %s\n", world.status().ToString().c_str());
+  auto app = ServeApp::Create(io, std::move(app_options));
+  if (!app.ok()) {
+    std::fprintf(stderr, "cfemu serve: %s\n", app.status().ToString().c_str());
     return 2;
   }
-  RestOptions rest;
-  rest.token = options.token;
-  rest.virtual_time = manual;
-  RestApi api(**world, rest);
+  for (const std::string& note : (*app)->notes()) {
+    std::fprintf(stderr, "cfemu serve: %s\n", note.c_str());
+  }
+  if (const core::Status started = (*app)->Start(); !started.ok()) {
+    std::fprintf(stderr, "cfemu serve: the engine's schema: %s\n", started.ToString().c_str());
+    return 1;
+  }
+
   HttpServerOptions http;
   http.host = options.host;
   http.port = options.port;
-  HttpServer server(io, api, http);
+  HttpServer server(io, (*app)->api(), http);
   const core::Status listening = server.Listen();
   if (!listening.ok()) {
     std::fprintf(stderr, "cfemu serve: %s\n", listening.message().c_str());
@@ -91,7 +76,8 @@ int RunServe(const ServeOptions& options) {
     std::fprintf(stderr, "cfemu serve: stopping\n");
     server.Stop([&] { io.stop(); });
   });
-  io.run();
+  while ((*app)->RunOne()) {
+  }
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "emulator/config/wrangler_config.h"
+#include "emulator/harness/engine_worker.h"
 #include "emulator/sim/simulator.h"
 #include "emulator/world.h"
 #include "src/core/build_info.h"
@@ -26,52 +27,10 @@ using core::Task;
 using engine::JobContext;
 using Json = nlohmann::json;
 
-// Side effects recorded by processors: job id -> effects.
-using Ledger = std::map<std::string, std::int64_t>;
-
-bool Hit(const AttemptRule& rule, int attempt, core::Random& random) {
-  if (!rule.Set()) return false;
-  for (int a : rule.attempts) {
-    if (a == attempt) return true;
-  }
-  return rule.probability > 0 && random.Chance(rule.probability);
-}
-
 Task<Result<Json>> Process(const Scenario* scenario, std::shared_ptr<Ledger> ledger,
                            FaultInjector* faults, JobContext& ctx) {
-  const ProcessorBehaviour& b = scenario->BehaviourFor(ctx.job().name);
-  const int attempt = ctx.attempt();
-  core::Random random = ctx.random().Fork(ctx.job().id + "#" + std::to_string(attempt));
-  if (Hit(b.stall, attempt, random)) {  // The worker hangs: killed at the invocation's limit.
-    CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(core::Milliseconds(b.hang_ms)));
-    co_return Status::Unknown("the processor hung for " + std::to_string(b.hang_ms) + " ms");
-  }
-  const std::int64_t run_ms = b.max_ms > b.min_ms ? random.Range(b.min_ms, b.max_ms) : b.min_ms;
-  CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(core::Milliseconds(run_ms)));
-  if (Hit(b.unrecoverable, attempt, random)) co_return Status::Unrecoverable(b.fail_message);
-  if (Hit(b.fail, attempt, random)) co_return Status::Unknown(b.fail_message);
-  if (b.side_effect) {
-    // N4: the processor's outbound call (its side effect) fails; the attempt fails with it.
-    if (faults->Enabled(Fault::kN4SideEffectFailure) &&
-        faults->Fire(Fault::kN4SideEffectFailure, "processor.fetch", "processor")) {
-      co_return Status::Unavailable("fetch failed: the side effect's request timed out");
-    }
-    ++(*ledger)[ctx.job().queue_name + "/" + ctx.job().id];
-    if (Hit(b.crash_after_side_effect, attempt, random)) {  // Crash after the effect.
-      CFEMU_CO_RETURN_IF_ERROR(co_await ctx.Sleep(core::Milliseconds(b.hang_ms)));
-      co_return Status::Unknown("the worker crashed after its side effect");
-    }
-  }
-  if (b.sum_children) {
-    auto children = co_await ctx.GetChildrenValues();
-    if (!children.ok()) co_return children.status();
-    std::int64_t total = 0;
-    for (const auto& [key, value] : *children) {
-      if (value.is_number_integer()) total += value.get<std::int64_t>();
-    }
-    co_return Json{{"total", total}};
-  }
-  co_return b.result;
+  co_return co_await RunBehaviour(scenario->BehaviourFor(ctx.job().name), ctx, ledger.get(),
+                                  *faults);
 }
 
 struct Run {
@@ -138,23 +97,16 @@ Status Build(Run& run) {
       consumer_options, root.Fork("consumer"));
   engine::DeadLetterConsumer dead_letters(bindings, engine::EngineConfig(),
                                           engine::DeadLetterOptions(), root.Fork("dlq"));
-  std::set<std::string> dead_letter_queues;
-  for (const auto& c : spec.consumers) {
-    if (!c.dead_letter_queue.empty()) dead_letter_queues.insert(c.dead_letter_queue);
-  }
-  for (auto& c : spec.consumers) {
-    if (dead_letter_queues.contains(c.queue)) {
-      c.handler = dead_letters.Handler();
-      continue;
-    }
-    c.handler = consumer.Handler();
-    c.max_batch_size = s.consumer.max_batch_size;
-    c.max_batch_timeout = core::Milliseconds(s.consumer.max_batch_timeout_ms);
-    c.max_retries = s.consumer.max_retries;
-    c.max_concurrency = s.consumer.max_concurrency;
-  }
-  spec.scheduled =
-      engine::MakeSchedulerHandler(bindings, engine::EngineConfig(), root.Fork("tick"));
+  WireEngineHandlers(
+      spec,
+      {consumer.Handler(), dead_letters.Handler(),
+       engine::MakeSchedulerHandler(bindings, engine::EngineConfig(), root.Fork("tick"))},
+      [&s](platform::ConsumerSpec& c) {
+        c.max_batch_size = s.consumer.max_batch_size;
+        c.max_batch_timeout = core::Milliseconds(s.consumer.max_batch_timeout_ms);
+        c.max_retries = s.consumer.max_retries;
+        c.max_concurrency = s.consumer.max_concurrency;
+      });
   WorldOptions world_options;
   world_options.registry = &run.registry;
   auto world = World::Create(run.sim, spec, world_options);

@@ -174,6 +174,15 @@ ProcessorBehaviour ParseBehaviour(const Json& json, const std::string& path) {
   return b;
 }
 
+Processors ParseProcessorsField(const Json& json) {
+  if (!json.is_object()) Fail("processors", "expected an object of job name -> behaviour");
+  Processors out;
+  for (const auto& [name, behaviour] : json.items()) {
+    out[name] = ParseBehaviour(behaviour, Sub("processors", name));
+  }
+  return out;
+}
+
 engine::FlowJob ParseFlow(const Json& json, const std::string& path, int depth) {
   if (depth > 10) Fail(path, "flows nest at most 10 levels here");
   Fields f(json, path);
@@ -206,6 +215,8 @@ engine::RepeatOptions ParseRepeat(const Json& json, const std::string& path) {
   }
   r.offset_ms = f.Int("offset_ms", 0, 0, INT64_MAX / 4);
   r.limit = f.OptInt("limit", 1, INT64_MAX / 4);
+  r.start_date = f.OptInt("start_date_ms", 0, INT64_MAX / 4);
+  r.end_date = f.OptInt("end_date_ms", 0, INT64_MAX / 4);
   r.immediately = f.Bool("immediately", false);
   r.missed_policy = f.String("missed_policy", r.missed_policy);
   if (r.missed_policy != "skip" && r.missed_policy != "catchUp") {
@@ -214,6 +225,16 @@ engine::RepeatOptions ParseRepeat(const Json& json, const std::string& path) {
   r.max_catch_up = f.Int("max_catch_up", r.max_catch_up, 1, 100'000);
   f.Done();
   return r;
+}
+
+engine::JobTemplate ParseTemplate(const Json& json, const std::string& path) {
+  Fields f(json, path);
+  engine::JobTemplate t;
+  t.name = f.String("name", std::string());
+  if (const Json* d = f.Get("data")) t.data = *d;
+  t.options = Options(f.Get("opts"), f.Path("opts"));
+  f.Done();
+  return t;
 }
 
 ScenarioStep ParseStep(const Json& json, const std::string& path) {
@@ -293,11 +314,7 @@ ScenarioStep ParseStep(const Json& json, const std::string& path) {
     if (repeat == nullptr) Fail(b.Path("repeat"), "is required (pattern or every_ms, ...)");
     step.repeat = ParseRepeat(*repeat, b.Path("repeat"));
     if (const Json* t = b.Get("template")) {
-      Fields tf(*t, b.Path("template"));
-      step.job_template.name = tf.String("name", std::string());
-      if (const Json* d = tf.Get("data")) step.job_template.data = *d;
-      step.job_template.options = Options(tf.Get("opts"), tf.Path("opts"));
-      tf.Done();
+      step.job_template = ParseTemplate(*t, b.Path("template"));
     }
     b.Done();
     return step;
@@ -499,12 +516,7 @@ Scenario Parse(const Json& json, const std::filesystem::path& origin) {
     e.Done();
   }
   if (!s.queues.contains("jobs")) s.queues["jobs"] = engine::QueueConfig();
-  if (const Json* procs = f.Get("processors")) {
-    if (!procs->is_object()) Fail("processors", "expected an object of job name -> behaviour");
-    for (const auto& [name, behaviour] : procs->items()) {
-      s.processors[name] = ParseBehaviour(behaviour, Sub("processors", name));
-    }
-  }
+  if (const Json* procs = f.Get("processors")) s.processors = ParseProcessorsField(*procs);
   if (const Json* workload = f.Get("workload")) {
     if (!workload->is_array()) Fail("workload", "expected an array of steps");
     for (std::size_t i = 0; i < workload->size(); ++i) {
@@ -539,11 +551,42 @@ bool AttemptRule::Applies(int attempt, double draw) const {
   return draw < probability;
 }
 
-const ProcessorBehaviour& Scenario::BehaviourFor(const std::string& job_name) const {
+const ProcessorBehaviour& BehaviourFor(const Processors& processors, const std::string& job_name) {
   static const ProcessorBehaviour kDefault;
   if (const auto it = processors.find(job_name); it != processors.end()) return it->second;
   if (const auto it = processors.find("*"); it != processors.end()) return it->second;
   return kDefault;
+}
+
+const ProcessorBehaviour& Scenario::BehaviourFor(const std::string& job_name) const {
+  return emulator::BehaviourFor(processors, job_name);
+}
+
+core::Result<SchedulerSpec> ParseSchedulerSpec(const Json& json, const std::string& origin) {
+  try {
+    Fields f(json, "");
+    SchedulerSpec spec;
+    const Json* repeat = f.Get("repeat");
+    if (repeat == nullptr) Fail("repeat", "is required (pattern or every_ms, ...)");
+    spec.repeat = ParseRepeat(*repeat, "repeat");
+    if (const Json* t = f.Get("template")) spec.job_template = ParseTemplate(*t, "template");
+    f.Done();
+    return spec;
+  } catch (const BadField& bad) {
+    return Status::InvalidArgument(origin + ": " + bad.path + ": " + bad.message);
+  } catch (const Json::exception& e) {
+    return Status::InvalidArgument(origin + ": " + e.what());
+  }
+}
+
+core::Result<Processors> ParseProcessors(const Json& json, const std::string& origin) {
+  try {
+    return ParseProcessorsField(json);
+  } catch (const BadField& bad) {
+    return Status::InvalidArgument(origin + ": " + bad.path + ": " + bad.message);
+  } catch (const Json::exception& e) {
+    return Status::InvalidArgument(origin + ": " + e.what());
+  }
 }
 
 core::Result<Scenario> ParseScenario(const Json& json, const std::filesystem::path& origin) {

@@ -63,6 +63,24 @@ struct ProcessorBehaviour {
   bool sum_children = false;  // Returns {"total": sum of the children's numeric values}.
 };
 
+// Behaviours by job name; "*" = every other name.
+using Processors = std::map<std::string, ProcessorBehaviour>;
+// The behaviour of `job_name`: its own, else "*", else the default one.
+const ProcessorBehaviour& BehaviourFor(const Processors& processors, const std::string& job_name);
+// A `processors` object of the scenario format (also `cfemu serve --processors FILE`); errors
+// name `origin` and the field.
+core::Result<Processors> ParseProcessors(const nlohmann::json& json, const std::string& origin);
+
+// A job scheduler as a scenario step and the admin API give it: {"repeat": {"pattern" or
+// "every_ms", "limit", "start_date_ms", "end_date_ms", "immediately", "offset_ms",
+// "dow_dialect", "missed_policy", "max_catch_up"}, "template": {"name", "data", "opts"}}.
+struct SchedulerSpec {
+  engine::RepeatOptions repeat;
+  engine::JobTemplate job_template;
+};
+core::Result<SchedulerSpec> ParseSchedulerSpec(const nlohmann::json& json,
+                                               const std::string& origin);
+
 struct ScenarioStep {
   enum class Kind {
     kAdd,
@@ -145,7 +163,7 @@ struct Scenario {
   std::vector<Fault> disabled_faults;
   std::int64_t duration_ms = 0;              // Faults are active only during this.
   std::int64_t liveness_ms = 2 * 3'600'000;  // Then every job must settle, faults healed.
-  std::map<std::string, ProcessorBehaviour> processors;  // By job name; "*" = the rest.
+  Processors processors;
   std::vector<ScenarioStep> workload;
   ScenarioExpect expect;
 

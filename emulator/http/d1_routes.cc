@@ -24,14 +24,6 @@ constexpr std::size_t kSmallBody = 64 * 1024;
 // A statement may hold 100,000 bytes (platform §2.5); a batch several, with their params.
 constexpr std::size_t kQueryBody = 4 * 1024 * 1024;
 
-template <class F>
-RouteHandler SyncRoute(F f) {
-  return
-      [f = std::move(f)](const HttpRequest& r, const RouteParams& p) -> core::Task<HttpResponse> {
-        co_return f(r, p);
-      };
-}
-
 bool IsUuid(std::string_view text) {
   if (text.size() != 36) return false;
   for (std::size_t i = 0; i < text.size(); ++i) {

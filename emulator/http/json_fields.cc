@@ -112,4 +112,13 @@ Result<Json> ArrayField(const Json& object, std::string_view name, int code) {
   return *field;
 }
 
+Result<std::optional<std::int64_t>> QueryInt(
+    const std::map<std::string, std::string, std::less<>>& query, int code, std::string_view name,
+    std::int64_t min, std::int64_t max) {
+  const auto it = query.find(name);
+  if (it == query.end() || it->second.empty()) return std::optional<std::int64_t>();
+  const Json parsed = Json::parse(it->second, nullptr, false);
+  return IntField(Json{{std::string(name), parsed}}, name, min, max, code);
+}
+
 }  // namespace cfemu::emulator

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,5 +36,11 @@ core::Result<std::optional<std::string>> StringField(const Json& object, std::st
 core::Result<std::optional<bool>> BoolField(const Json& object, std::string_view name, int code);
 // An array field, or an empty array when absent. kInvalidArgument when it is something else.
 core::Result<Json> ArrayField(const Json& object, std::string_view name, int code);
+
+// An optional integer query parameter in [min, max]; kInvalidArgument with `code` when present
+// and not such an integer (an empty value counts as absent).
+core::Result<std::optional<std::int64_t>> QueryInt(
+    const std::map<std::string, std::string, std::less<>>& query, int code, std::string_view name,
+    std::int64_t min, std::int64_t max);
 
 }  // namespace cfemu::emulator

@@ -29,26 +29,8 @@ constexpr std::size_t kValueBody = 26 * 1024 * 1024;
 constexpr std::size_t kBulkBody = static_cast<std::size_t>(core::limits::kKvMaxBulkRequestBytes);
 constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
 
-template <class F>
-RouteHandler SyncRoute(F f) {
-  return
-      [f = std::move(f)](const HttpRequest& r, const RouteParams& p) -> core::Task<HttpResponse> {
-        co_return f(r, p);
-      };
-}
-
 std::string_view AsText(const core::Bytes& bytes) {
   return std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-}
-
-// An optional integer query parameter; kInvalidArgument when present and not an integer.
-Result<std::optional<std::int64_t>> QueryInt(
-    const std::map<std::string, std::string, std::less<>>& query, std::string_view name,
-    std::int64_t min, std::int64_t max) {
-  const auto it = query.find(name);
-  if (it == query.end() || it->second.empty()) return std::optional<std::int64_t>();
-  Json parsed = Json::parse(it->second, nullptr, false);
-  return IntField(Json{{std::string(name), parsed}}, name, min, max, kBadRequest);
 }
 
 // Put options from one bulk item or from a value's query string and metadata part.
@@ -145,8 +127,8 @@ bool KvRoutes::TitleTaken(const std::string& title) const {
 
 HttpResponse KvRoutes::List(const HttpRequest& request) {
   const auto query = request.query();
-  auto page = QueryInt(query, "page", 1, 1'000'000);
-  auto per_page = QueryInt(query, "per_page", 1, 1000);
+  auto page = QueryInt(query, kBadRequest, "page", 1, 1'000'000);
+  auto per_page = QueryInt(query, kBadRequest, "per_page", 1, 1000);
   if (!page.ok()) return FailureFrom(page.status(), kBadRequest);
   if (!per_page.ok()) return FailureFrom(per_page.status(), kBadRequest);
   const std::int64_t p = page->value_or(1);
@@ -246,8 +228,8 @@ HttpResponse KvRoutes::PutValue(const HttpRequest& request, const RouteParams& p
   auto ns = NamespaceOf(params);
   if (!ns.ok()) return FailureFrom(ns.status(), kBadRequest);
   const auto query = request.query();
-  auto expiration = QueryInt(query, "expiration", 0, kInt64Max);
-  auto ttl = QueryInt(query, "expiration_ttl", 0, kInt64Max);
+  auto expiration = QueryInt(query, kBadRequest, "expiration", 0, kInt64Max);
+  auto ttl = QueryInt(query, kBadRequest, "expiration_ttl", 0, kInt64Max);
   if (!expiration.ok()) return FailureFrom(expiration.status(), kBadRequest);
   if (!ttl.ok()) return FailureFrom(ttl.status(), kBadRequest);
   platform::KvPutOptions options;
@@ -299,7 +281,7 @@ HttpResponse KvRoutes::ListKeys(const HttpRequest& request, const RouteParams& p
   auto ns = NamespaceOf(params);
   if (!ns.ok()) return FailureFrom(ns.status(), kBadRequest);
   const auto query = request.query();
-  auto limit = QueryInt(query, "limit", 1, 1000);
+  auto limit = QueryInt(query, kBadRequest, "limit", 1, 1000);
   if (!limit.ok()) return FailureFrom(limit.status(), kBadRequest);
   const auto prefix = query.find("prefix");
   const auto cursor = query.find("cursor");

@@ -33,15 +33,6 @@ constexpr int kIntMin = std::numeric_limits<int>::min();
   if (!lhs##_result.ok()) return FailureFrom(lhs##_result.status(), fallback); \
   auto lhs = std::move(*lhs##_result)
 
-// A handler with no await, as a route.
-template <class F>
-RouteHandler SyncRoute(F f) {
-  return
-      [f = std::move(f)](const HttpRequest& r, const RouteParams& p) -> core::Task<HttpResponse> {
-        co_return f(r, p);
-      };
-}
-
 Json MetricsJson(const platform::QueueMetrics& m) {
   return {{"backlog_count", m.backlog_count},
           {"backlog_bytes", m.backlog_bytes},

@@ -38,6 +38,10 @@ RestApi::RestApi(World& world, RestOptions options)
     time_ = std::make_unique<TimeRoutes>(*options_.virtual_time);
     time_->AddTo(router_);
   }
+  if (options_.engine != nullptr || options_.trace_tail != nullptr) {
+    admin_ = std::make_unique<AdminRoutes>(options_.engine, options_.trace_tail);
+    admin_->AddTo(router_);
+  }
 }
 
 std::size_t RestApi::BodyLimit(const HttpRequest& head) const {

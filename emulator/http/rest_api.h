@@ -1,6 +1,7 @@
 // The REST API of `cfemu serve` over one World: the Cloudflare v4 routes (Queues, D1, KV) with
 // bearer-token authentication on /client/v4/** (and /admin/v1/**), the manual cron triggers of
-// local tooling, and virtual-time control when the World runs on manual virtual time.
+// local tooling, the engine admin API, and virtual-time control when the World runs on manual
+// virtual time.
 // Every answer is a v4 envelope, requests that match no route included, except where
 // production answers otherwise (KV values as raw bytes, cron triggers as plain text). Pure over
 // HttpRequest/HttpResponse: no sockets.
@@ -9,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "emulator/http/admin_routes.h"
 #include "emulator/http/cron_routes.h"
 #include "emulator/http/d1_routes.h"
 #include "emulator/http/kv_routes.h"
@@ -26,6 +28,10 @@ struct RestOptions {
   std::string token;
   // Set (serve --virtual-time): the World runs on this runtime and /admin/v1/time moves it.
   ManualTimeRuntime* virtual_time = nullptr;
+  // Set: the engine admin API (/admin/v1/queues/...) over this engine.
+  engine::Engine* engine = nullptr;
+  // Set: GET /admin/v1/trace serves the newest trace lines.
+  const TraceTail* trace_tail = nullptr;
 };
 
 class RestApi final : public HttpHandler {
@@ -46,6 +52,7 @@ class RestApi final : public HttpHandler {
   KvRoutes kv_;
   CronRoutes cron_;
   std::unique_ptr<TimeRoutes> time_;  // With virtual time only.
+  std::unique_ptr<AdminRoutes> admin_;  // With an engine or a trace tail.
 };
 
 }  // namespace cfemu::emulator

@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "emulator/http/envelope.h"
@@ -24,6 +25,15 @@ using RouteParams = std::map<std::string, std::string, std::less<>>;
 // `request` and `params` outlive the handler's task (the router's caller keeps them).
 using RouteHandler =
     std::function<core::Task<HttpResponse>(const HttpRequest& request, const RouteParams& params)>;
+
+// A handler with no await, as a route.
+template <class F>
+RouteHandler SyncRoute(F f) {
+  return
+      [f = std::move(f)](const HttpRequest& r, const RouteParams& p) -> core::Task<HttpResponse> {
+        co_return f(r, p);
+      };
+}
 
 class Router {
  public:

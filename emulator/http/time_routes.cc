@@ -20,12 +20,16 @@ void TimeRoutes::AddTo(Router& router) {
              [this](const HttpRequest& r, const RouteParams&) -> core::Task<HttpResponse> {
                co_return Advance(r);
              });
+  router.Add("POST", "/admin/v1/time/run-until-idle", 1024,
+             [this](const HttpRequest& r, const RouteParams&) { return RunUntilIdle(r); });
 }
 
-HttpResponse TimeRoutes::Now() const {
+Json TimeRoutes::NowJson() const {
   const core::Instant now = runtime_.clock().Now();
-  return Success(Json{{"now_ms", now.unix_ms()}, {"now", now.ToRfc3339()}});
+  return Json{{"now_ms", now.unix_ms()}, {"now", now.ToRfc3339()}};
 }
+
+HttpResponse TimeRoutes::Now() const { return Success(NowJson()); }
 
 HttpResponse TimeRoutes::Advance(const HttpRequest& request) {
   auto body = ParseJsonBody(request, {kInvalid, kInvalid});
@@ -46,6 +50,20 @@ HttpResponse TimeRoutes::Advance(const HttpRequest& request) {
   }
   runtime_.AdvanceTo(target);
   return Now();
+}
+
+core::Task<HttpResponse> TimeRoutes::RunUntilIdle(const HttpRequest& request) {
+  auto body = ParseJsonBody(request, {kInvalid, kInvalid});
+  if (!body.ok()) co_return FailureFrom(body.status(), kInvalid);
+  auto max = IntField(*body, "max_ms", 1, kMaxAdvanceMs, kInvalid);
+  if (!max.ok()) co_return FailureFrom(max.status(), kInvalid);
+  const core::Status run =
+      co_await runtime_.RunUntilIdle(core::Milliseconds(max->value_or(24LL * 3600 * 1000)));
+  if (!run.ok() && run.code() != core::Code::kTimeout) co_return FailureFrom(run, kInvalid);
+  Json result = NowJson();
+  result["idle"] = run.ok();
+  if (!run.ok()) result["reason"] = run.message();
+  co_return Success(std::move(result));
 }
 
 }  // namespace cfemu::emulator

@@ -3,6 +3,10 @@
 // alarms, cron) moves only through these calls, so a test in any language controls time.
 //   GET  /admin/v1/time          -> {"now_ms", "now"}
 //   POST /admin/v1/time/advance  {"ms": n} or {"to_ms": t} -> {"now_ms", "now"}
+//   POST /admin/v1/time/run-until-idle {"max_ms": n (default one day)} -> {"now_ms", "now",
+//        "idle", "reason"}: moves the clock from timer to timer until every service is idle (queues with
+//        push consumers empty, no alarm set, only background timers left), as the simulator's
+//        RunUntilIdle; "idle": false when max_ms passed first.
 // Answers use the v4 envelope; the token, when set, is required as on /client/v4.
 #pragma once
 
@@ -18,8 +22,10 @@ class TimeRoutes {
   void AddTo(Router& router);
 
  private:
+  Json NowJson() const;
   HttpResponse Now() const;
   HttpResponse Advance(const HttpRequest& request);
+  core::Task<HttpResponse> RunUntilIdle(const HttpRequest& request);
 
   ManualTimeRuntime& runtime_;
 };

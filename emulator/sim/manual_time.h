@@ -11,6 +11,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/io_context.hpp>
 
@@ -36,13 +37,33 @@ class ManualTimeRuntime final : public HostBase {
   void AdvanceBy(core::Duration d) { AdvanceTo(clock_.Now() + d); }
   std::size_t sleepers() const { return sleepers_.size(); }
 
+  // Runs until idle, as the simulator's RunUntilIdle does, while the io_context keeps serving:
+  // whenever no handler is ready (see RunOne), the clock moves to the earliest sleeper, until
+  // every service reports idle and no foreground sleeper is left (Ok), `max` of virtual time has
+  // passed (kTimeout, the clock at now + max), or a service reports work that no sleeper will
+  // drive (kFailedPrecondition). One run at a time: kFailedPrecondition while one is going on.
+  // The task completes on the io_context's thread when the run ends.
+  core::Task<core::Status> RunUntilIdle(core::Duration max);
+  bool idle_run_pending() const { return idle_run_ != nullptr; }
+
+  // One turn of the loop that drives this runtime (serve --virtual-time): runs the handlers
+  // that are ready; when none is and an idle run is pending, takes one step of it; otherwise
+  // blocks for the next handler. False once the io_context has stopped or ran out of work.
+  bool RunOne();
+
  private:
   struct Sleeper;
-  core::Task<core::Status> Sleep(core::Instant t, core::CancelToken cancel);
+  struct IdleRun;
+  // One step of the pending idle run; REQUIRES: idle_run_pending() and no handler ready.
+  void StepIdleRun();
+  // The earliest sleeper still waiting (of `kind` only, when given).
+  std::optional<core::Instant> NextSleeper(std::optional<core::TimerKind> kind);
+  core::Task<core::Status> Sleep(core::Instant t, core::TimerKind kind, core::CancelToken cancel);
 
   boost::asio::io_context& io_;
   core::ManualClock clock_;
   std::multimap<core::Instant, std::weak_ptr<Sleeper>> sleepers_;
+  std::shared_ptr<IdleRun> idle_run_;
 };
 
 }  // namespace cfemu::emulator

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "emulator/config/wrangler_config.h"
+#include "emulator/harness/engine_worker.h"
 #include "src/engine/sql.h"
 
 namespace cfemu::testing {
@@ -70,26 +71,21 @@ EngineWorld::EngineWorld(EngineTestOptions options)
   auto consumer_slot = std::make_shared<std::optional<engine::Consumer>>();
   engine::DeadLetterConsumer dead_letters(bindings, options.engine_config,
                                           engine::DeadLetterOptions(), root.Fork("dlq"));
-  std::set<std::string, std::less<>> dead_letter_queues;
-  for (const auto& c : spec.consumers) {
-    if (!c.dead_letter_queue.empty()) dead_letter_queues.insert(c.dead_letter_queue);
-  }
-  for (auto& c : spec.consumers) {
-    if (dead_letter_queues.contains(c.queue)) {
-      c.handler = dead_letters.Handler();
-      continue;
-    }
-    c.handler = [consumer_slot](platform::MessageBatch& batch, platform::Env& env,
-                                platform::ExecutionContext& ctx) {
-      return (*consumer_slot)->Handle(batch, env, ctx);
-    };
-    c.max_batch_size = options.max_batch_size;
-    c.max_batch_timeout = options.max_batch_timeout;
-    c.max_retries = options.max_retries;
-    c.max_concurrency = options.max_concurrency;
-  }
+  emulator::WireEngineHandlers(
+      spec,
+      {[consumer_slot](platform::MessageBatch& batch, platform::Env& env,
+                       platform::ExecutionContext& ctx) {
+         return (*consumer_slot)->Handle(batch, env, ctx);
+       },
+       dead_letters.Handler(),
+       engine::MakeSchedulerHandler(bindings, options.engine_config, root.Fork("tick"))},
+      [&options](platform::ConsumerSpec& c) {
+        c.max_batch_size = options.max_batch_size;
+        c.max_batch_timeout = options.max_batch_timeout;
+        c.max_retries = options.max_retries;
+        c.max_concurrency = options.max_concurrency;
+      });
   if (options.crons) spec.crons = *options.crons;
-  spec.scheduled = engine::MakeSchedulerHandler(bindings, options.engine_config, root.Fork("tick"));
   emulator::WorldOptions world_options;
   world_options.registry = &registry_;
   world_options.persist_dir = options.persist_dir;

@@ -3,6 +3,7 @@
 #include "src/engine/consumer_internal.h"
 
 #include "src/engine/scheduler_tick.h"
+#include "src/engine/sql.h"
 
 namespace cfemu::engine {
 
@@ -29,7 +30,19 @@ Task<Result<Queue>> OpenQueueTask(std::shared_ptr<EngineContext> context, std::s
   co_return Queue(context, std::move(name));
 }
 
+Task<Result<std::vector<std::string>>> ListQueuesTask(std::shared_ptr<EngineContext> context) {
+  const platform::D1PreparedStatement statement =
+      context->db->Prepare("SELECT queue FROM cfq_queues ORDER BY queue");
+  auto rows = co_await statement.All();
+  if (!rows.ok()) co_return SchemaMissingOr(rows.status());
+  std::vector<std::string> names;
+  for (const auto& row : rows->results) names.push_back(sql::Str(row.values.at(0)));
+  co_return names;
+}
+
 }  // namespace
+
+Task<Result<std::vector<std::string>>> Engine::ListQueues() { return ListQueuesTask(context_); }
 
 Task<Result<Queue>> Engine::OpenQueue(std::string name, QueueConfig config) {
   return OpenQueueTask(context_, std::move(name), std::move(config));

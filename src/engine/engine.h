@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "src/core/random.h"
 #include "src/core/status.h"
@@ -48,6 +49,8 @@ class Engine {
   // Creates or updates the queue's row and counts, stores `config` and pushes it to the
   // queue's coordinator. Idempotent.
   core::Task<core::Result<Queue>> OpenQueue(std::string name, QueueConfig config = QueueConfig());
+  // The logical queues opened so far (rows of cfq_queues), by name.
+  core::Task<core::Result<std::vector<std::string>>> ListQueues();
   // A handle without a round trip; its first operation opens the queue with the defaults if it
   // was never opened (keeping the stored config if it was).
   core::Result<Queue> GetQueue(std::string name);

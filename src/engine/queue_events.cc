@@ -19,14 +19,20 @@ QueueEvents::QueueEvents(std::shared_ptr<EngineContext> context, std::string que
 
 namespace {
 
+// Events of `queue` after `after`; of one job when `job_id` is set.
 Task<Result<std::vector<QueueEvent>>> Poll(EngineContext& context, std::string queue,
-                                           std::int64_t after, std::int64_t limit) {
-  auto rows = co_await context.db
-                  ->Prepare(
-                      "SELECT eid, queue, job_id, event, at, data FROM cfq_events WHERE "
-                      "queue = ? AND eid > ? ORDER BY eid LIMIT ?")
-                  .Bind(queue, after, limit)
-                  .All();
+                                           std::int64_t after, std::int64_t limit,
+                                           std::optional<std::string> job_id = std::nullopt) {
+  const std::string sql = std::string(
+                              "SELECT eid, queue, job_id, event, at, data FROM cfq_events WHERE "
+                              "queue = ? AND eid > ?") +
+                          (job_id ? " AND job_id = ?" : "") + " ORDER BY eid LIMIT ?";
+  // Not a conditional expression inside the co_await: GCC 12 destroys such temporaries twice.
+  std::vector<platform::D1Param> params = {queue, after};
+  if (job_id) params.emplace_back(*job_id);
+  params.emplace_back(limit);
+  const auto statement = context.db->Prepare(sql).Bind(std::move(params));
+  auto rows = co_await statement.All();
   if (!rows.ok()) co_return SchemaMissingOr(rows.status());
   std::vector<QueueEvent> out;
   for (const auto& row : rows->results) {
@@ -93,6 +99,12 @@ Task<Result<Json>> Wait(Queue* queue, QueueEvents* events, std::string id,
 }
 
 }  // namespace
+
+Task<Result<std::vector<QueueEvent>>> GetJobEvents(Queue& queue, std::string id,
+                                                   std::int64_t after, std::int64_t limit) {
+  const std::shared_ptr<EngineContext> context = queue.context();  // Alive across the await.
+  co_return co_await Poll(*context, queue.name(), after, limit, std::move(id));
+}
 
 Task<Result<Json>> WaitUntilFinished(Queue& queue, QueueEvents& events, std::string id,
                                      std::optional<std::int64_t> ttl_ms) {

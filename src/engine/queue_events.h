@@ -54,6 +54,12 @@ class QueueEvents {
   std::int64_t last_ = 0;
 };
 
+// The events of one job, oldest first, after event id `after` (at most `limit`): the admin
+// API's job detail. Rows a retention removed are gone with the job's non-terminal events.
+core::Task<core::Result<std::vector<QueueEvent>>> GetJobEvents(Queue& queue, std::string id,
+                                                               std::int64_t after = 0,
+                                                               std::int64_t limit = 1'000);
+
 // Job::waitUntilFinished: the return value once the job completes; its failedReason (as a
 // kUnknown status) once it fails; kNotFound when it disappears; kTimeout after `ttl_ms`. It
 // checks the row first and re-checks it on every poll, so trimmed events cannot make it miss the

@@ -50,8 +50,23 @@ struct TestServer::State {
   emulator::ManualTimeRuntime* manual = nullptr;
   std::unique_ptr<emulator::World> world;
   std::unique_ptr<emulator::RestApi> api;
+  std::unique_ptr<emulator::ServeApp> app;  // Or the three above.
   std::unique_ptr<emulator::HttpServer> server;
   std::thread thread;
+
+  emulator::World& the_world() { return app ? app->world() : *world; }
+  // Listens, then runs the loop on the thread, as serve does.
+  void Serve(emulator::HttpServerOptions http) {
+    http.host = "127.0.0.1";
+    http.port = 0;
+    server = std::make_unique<emulator::HttpServer>(io, app ? app->api() : *api, http);
+    const core::Status listening = server->Listen();
+    EXPECT_TRUE(listening.ok()) << listening.ToString();
+    thread = std::thread([this] {
+      while (app ? app->RunOne() : manual != nullptr ? manual->RunOne() : io.run_one() > 0) {
+      }
+    });
+  }
 };
 
 TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
@@ -71,12 +86,17 @@ TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
   EXPECT_TRUE(world.ok()) << world.status().ToString();
   state_->world = std::move(*world);
   state_->api = std::make_unique<emulator::RestApi>(*state_->world, std::move(rest));
-  http.host = "127.0.0.1";
-  http.port = 0;
-  state_->server = std::make_unique<emulator::HttpServer>(state_->io, *state_->api, http);
-  const core::Status listening = state_->server->Listen();
-  EXPECT_TRUE(listening.ok()) << listening.ToString();
-  state_->thread = std::thread([this] { state_->io.run(); });
+  state_->Serve(http);
+}
+
+TestServer::TestServer(emulator::ServeAppOptions options) : state_(std::make_unique<State>()) {
+  auto app = emulator::ServeApp::Create(state_->io, std::move(options));
+  EXPECT_TRUE(app.ok()) << app.status().ToString();
+  state_->app = std::move(*app);
+  state_->manual = state_->app->manual_time();
+  const core::Status started = state_->app->Start();
+  EXPECT_TRUE(started.ok()) << started.ToString();
+  state_->Serve({});
 }
 
 void TestServer::StopServer() {
@@ -91,6 +111,7 @@ TestServer::~TestServer() {
   state_->io.stop();
   state_->thread.join();
   state_->server.reset();
+  state_->app.reset();
   state_->api.reset();
   state_->world.reset();
 }
@@ -106,7 +127,9 @@ void TestServer::OnLoop(std::function<void()> f) {
   done.get_future().wait();
 }
 
-emulator::World& TestServer::world() { return *state_->world; }
+emulator::World& TestServer::world() { return state_->the_world(); }
+
+engine::Engine& TestServer::engine() { return *state_->app->engine(); }
 
 void TestServer::AdvanceTime(core::Duration d) {
   ASSERT_NE(state_->manual, nullptr);

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "emulator/http/rest_api.h"
+#include "emulator/http/serve_app.h"
 #include "emulator/http/server.h"
 #include "emulator/world.h"
 
@@ -31,6 +32,9 @@ class TestServer {
   // virtual epoch) and AdvanceTime() moves its clock; otherwise on the real-time runtime.
   explicit TestServer(platform::EnvSpec spec = PullQueueSpec(), emulator::RestOptions rest = {},
                       emulator::HttpServerOptions http = {}, bool manual_time = false);
+  // What `cfemu serve` runs (emulator/http/serve_app.h): the configuration, the engine's Worker
+  // and its admin API; its schema is applied before the server listens.
+  explicit TestServer(emulator::ServeAppOptions app);
   ~TestServer();  // Stops the server gracefully, then the loop.
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
@@ -41,6 +45,8 @@ class TestServer {
   // Runs `f` on the server's thread and waits for it to return.
   void OnLoop(std::function<void()> f);
   emulator::World& world();
+  // REQUIRES: built from ServeAppOptions with a configuration that binds the engine.
+  engine::Engine& engine();
   // REQUIRES: manual_time. Moves the World's clock forward, on the server's thread.
   void AdvanceTime(core::Duration d);
   // The 32-hex id of a queue, for paths.
