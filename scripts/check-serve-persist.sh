@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `cfemu serve --persist DIR` survives kill -9: a message whose push answered 200, a D1 commit
-# and a KV write made before the kill are all there after a restart on the same directory.
-# Plain bash (/dev/tcp) as the client; every wait is bounded.
+# `cfemu serve --persist DIR` survives kill -9: a job added over the admin API, a message whose
+# push answered 200, a D1 commit and a KV write made before the kill are all there after a
+# restart on the same directory, and the engine then runs the job (on virtual time, moved by
+# run-until-idle). Plain bash (/dev/tcp) as the client; every wait is bounded.
 set -euo pipefail
 cfemu="$1"
 dir=$(mktemp -d)
@@ -11,7 +12,7 @@ api=/client/v4/accounts/a
 
 start() {
   : > "$dir/out"
-  "$cfemu" serve --port 0 --persist "$dir/state" > "$dir/out" 2> "$dir/err" &
+  "$cfemu" serve --port 0 --virtual-time --persist "$dir/state" > "$dir/out" 2> "$dir/err" &
   pid=$!
   for _ in $(seq 100); do
     grep -q "listening on" "$dir/out" && break
@@ -40,6 +41,8 @@ queue=$(request GET "$api/queues" "" | grep -o '"queue_id":"[0-9a-f]*","queue_na
 db=$(request GET "$api/d1/database" "" | grep -o '"uuid":"[0-9a-f-]*"' | head -n 1 | cut -d'"' -f4)
 kv=$(request GET "$api/storage/kv/namespaces" "" | grep -o '"id":"[0-9a-f]*"' | head -n 1 |
      cut -d'"' -f4)
+expect add "$(request POST /admin/v1/queues/jobs/jobs '{"name":"kept","opts":{"jobId":"j1"}}')" \
+  '"state":"waiting"'
 expect push "$(request POST "$api/queues/$queue/messages" '{"body":{"n":1}}')" " 200 "
 expect d1 "$(request POST "$api/d1/database/$db/query" \
   '{"sql":"CREATE TABLE t(a); INSERT INTO t VALUES (?)","params":[42]}')" '"success":true'
@@ -49,11 +52,13 @@ wait "$pid" 2> /dev/null || true
 pid=""
 
 start
-pulled=$(request POST "$api/queues/$queue/messages/pull" '{"batch_size":10}')
-expect pull "$pulled" '"body":"eyJuIjoxfQ=="'
+expect idle "$(request POST /admin/v1/time/run-until-idle '{}')" '"idle":true'
+expect job "$(request GET /admin/v1/queues/jobs/jobs/j1 '')" '"state":"completed"'
+# The pushed message is no job's envelope: the engine's consumer quarantined it.
+expect message "$(request GET /admin/v1/queues/jobs/dead-letters '')" '"body":"{\"n\":1}"'
 expect d1 "$(request POST "$api/d1/database/$db/query" '{"sql":"SELECT a FROM t"}')" '{"a":42}'
 expect kv "$(request GET "$api/storage/kv/namespaces/$kv/values/k" '')" 'kept'
 kill -TERM "$pid"
 wait "$pid"
 pid=""
-echo "after kill -9: the pushed message, the D1 row and the KV value are all there"
+echo "after kill -9: the job ran, the pushed message, the D1 row and the KV value were there"

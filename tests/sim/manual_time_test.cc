@@ -5,6 +5,7 @@
 #include "emulator/sim/manual_time.h"
 
 #include <optional>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
@@ -61,6 +62,76 @@ TEST(ManualTimeRuntime, CancelledSleepCompletesWithCancelled) {
   io.poll();
   ASSERT_TRUE(done);
   EXPECT_EQ(done->code(), core::Code::kCancelled);
+}
+
+// A chain of sleeps, each recording the time it woke at: what RunUntilIdle must step through.
+core::Task<void> SleepChain(ManualTimeRuntime& runtime, std::vector<core::Instant>& woke,
+                            int steps, core::TimerKind kind) {
+  for (int i = 0; i < steps; ++i) {
+    const Status slept =
+        co_await runtime.SleepUntil(runtime.clock().Now() + Seconds(10), kind, nullptr);
+    if (!slept.ok()) co_return;
+    woke.push_back(runtime.clock().Now());
+  }
+}
+
+core::Task<void> IdleRun(ManualTimeRuntime& runtime, core::Duration max,
+                         std::optional<Status>& out) {
+  out = co_await runtime.RunUntilIdle(max);
+}
+
+TEST(ManualTimeRuntime, RunUntilIdleStepsFromTimerToTimerUntilNoForegroundSleeperIsLeft) {
+  boost::asio::io_context io;
+  ManualTimeRuntime runtime(io, 1, Profile::kStrict);
+  std::vector<core::Instant> woke;
+  std::vector<core::Instant> background;
+  runtime.Spawn(SleepChain(runtime, woke, 3, core::TimerKind::kForeground));
+  runtime.Spawn(SleepChain(runtime, background, 100, core::TimerKind::kBackground));
+  std::optional<Status> done;
+  runtime.Spawn(IdleRun(runtime, core::Hours(1), done));
+  while (!done && runtime.RunOne()) {
+  }
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(done->ok()) << done->ToString();
+  // Each sleeper saw its own due time, not a later jump.
+  EXPECT_EQ(woke, (std::vector<core::Instant>{core::kVirtualEpoch + Seconds(10),
+                                              core::kVirtualEpoch + Seconds(20),
+                                              core::kVirtualEpoch + Seconds(30)}));
+  EXPECT_EQ(runtime.clock().Now(), core::kVirtualEpoch + Seconds(30));
+  EXPECT_EQ(background.size(), 3u);  // Background timers run on the way, never keep it busy.
+  EXPECT_FALSE(runtime.idle_run_pending());
+}
+
+TEST(ManualTimeRuntime, RunUntilIdleTimesOutAtItsMaximumWithTheClockThere) {
+  boost::asio::io_context io;
+  ManualTimeRuntime runtime(io, 1, Profile::kStrict);
+  std::vector<core::Instant> woke;
+  runtime.Spawn(SleepChain(runtime, woke, 100, core::TimerKind::kForeground));
+  std::optional<Status> done;
+  runtime.Spawn(IdleRun(runtime, Seconds(35), done));
+  while (!done && runtime.RunOne()) {
+  }
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->code(), core::Code::kTimeout) << done->ToString();
+  EXPECT_EQ(woke.size(), 3u);
+  EXPECT_EQ(runtime.clock().Now(), core::kVirtualEpoch + Seconds(35));
+}
+
+TEST(ManualTimeRuntime, OneIdleRunAtATime) {
+  boost::asio::io_context io;
+  ManualTimeRuntime runtime(io, 1, Profile::kStrict);
+  std::vector<core::Instant> woke;
+  runtime.Spawn(SleepChain(runtime, woke, 2, core::TimerKind::kForeground));
+  std::optional<Status> first;
+  std::optional<Status> second;
+  runtime.Spawn(IdleRun(runtime, core::Hours(1), first));
+  runtime.Spawn(IdleRun(runtime, core::Hours(1), second));
+  while (!first && runtime.RunOne()) {
+  }
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->code(), core::Code::kFailedPrecondition);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->ok());
 }
 
 }  // namespace
