@@ -1,5 +1,6 @@
 #include "emulator/cron/cron_service.h"
 
+#include <algorithm>
 #include <set>
 
 #include "emulator/sim/execution_context.h"
@@ -33,6 +34,8 @@ struct CronService::Worker {
   std::string script_name;
   platform::ScheduledHandler handler;
   std::vector<std::unique_ptr<Schedule>> schedules;
+  // Replaced by SetSchedules: no longer ticking, kept for the runs that may still use them.
+  std::vector<std::unique_ptr<Schedule>> retired;
   bool warned = false;  // workerd logs the missing-handler warning once.
 };
 
@@ -42,6 +45,8 @@ struct CronService::Schedule {
   core::CronExpr expr;
   std::string actor;  // "cron:<script>": the trace label of its ticks and runs.
   int running = 0;    // Runs in flight, to see overlaps.
+  core::Instant created_on;
+  core::CancelToken ticks = core::MakeCancelToken();  // Stops its tick loop.
 };
 
 namespace {
@@ -124,6 +129,9 @@ CronService::~CronService() {
   // Wakes every sleeping tick, delivery and retry with kCancelled; they end without touching
   // this object.
   stop_->Cancel("cron service destroyed");
+  for (auto& [name, worker] : workers_) {
+    for (auto& schedule : worker->schedules) schedule->ticks->Cancel("cron service destroyed");
+  }
   host_.RemoveIdleCheck(idle_check_);
 }
 
@@ -134,23 +142,40 @@ Status CronService::Validate(const CronWorkerSpec& spec, std::vector<core::CronE
   if (workers_.count(spec.script_name) > 0) {
     return Status::AlreadyExists("Worker '" + spec.script_name + "' already has cron triggers");
   }
-  const auto wanted = trigger_count_ + static_cast<std::int64_t>(spec.crons.size());
+  return ParseCrons(spec.crons, 0, exprs);
+}
+
+Status CronService::ParseCrons(const std::vector<std::string>& crons, std::int64_t replaced,
+                               std::vector<core::CronExpr>& exprs) const {
+  const auto wanted = trigger_count_ - replaced + static_cast<std::int64_t>(crons.size());
   if (options_.max_triggers && wanted > *options_.max_triggers) {
     return Status::ResourceExhausted(
         "crons: " + std::to_string(wanted) + " Cron Triggers would exceed the account limit of " +
         std::to_string(*options_.max_triggers) + " (Workers Free: 5, Workers Paid: 250)");
   }
   std::set<std::string> seen;
-  for (std::size_t i = 0; i < spec.crons.size(); ++i) {
+  for (std::size_t i = 0; i < crons.size(); ++i) {
     const std::string field = "crons[" + std::to_string(i) + "]: ";
-    Result<core::CronExpr> expr = core::ParseCron(spec.crons[i], core::CronDialect::kCloudflare);
+    Result<core::CronExpr> expr = core::ParseCron(crons[i], core::CronDialect::kCloudflare);
     if (!expr.ok()) return Status::InvalidArgument(field + expr.status().message());
-    if (!seen.insert(spec.crons[i]).second) {
-      return Status::InvalidArgument(field + "\"" + spec.crons[i] + "\" is listed twice");
+    if (!seen.insert(crons[i]).second) {
+      return Status::InvalidArgument(field + "\"" + crons[i] + "\" is listed twice");
     }
     exprs.push_back(std::move(*expr));
   }
   return Status::Ok();
+}
+
+void CronService::StartSchedule(Worker& worker, std::string cron, core::CronExpr expr) {
+  auto schedule = std::make_unique<Schedule>();
+  schedule->worker = &worker;
+  schedule->cron = std::move(cron);
+  schedule->expr = std::move(expr);
+  schedule->actor = "cron:" + worker.script_name;
+  schedule->created_on = host_.clock().Now();
+  host_.Spawn(TickLoop(schedule.get(), schedule->ticks));
+  worker.schedules.push_back(std::move(schedule));
+  ++trigger_count_;
 }
 
 Status CronService::AddWorker(CronWorkerSpec spec) {
@@ -159,18 +184,53 @@ Status CronService::AddWorker(CronWorkerSpec spec) {
   auto worker = std::make_unique<Worker>();
   worker->script_name = spec.script_name;
   worker->handler = std::move(spec.handler);
-  for (std::size_t i = 0; i < exprs.size(); ++i) {
-    auto schedule = std::make_unique<Schedule>();
-    schedule->worker = worker.get();
-    schedule->cron = spec.crons[i];
-    schedule->expr = std::move(exprs[i]);
-    schedule->actor = "cron:" + spec.script_name;
-    worker->schedules.push_back(std::move(schedule));
-  }
-  trigger_count_ += static_cast<std::int64_t>(exprs.size());
   Worker& added = *workers_.emplace(spec.script_name, std::move(worker)).first->second;
-  for (auto& schedule : added.schedules) host_.Spawn(TickLoop(schedule.get(), stop_));
+  for (std::size_t i = 0; i < exprs.size(); ++i) {
+    StartSchedule(added, spec.crons[i], std::move(exprs[i]));
+  }
   return Status::Ok();
+}
+
+Status CronService::SetSchedules(const std::string& script_name, std::vector<std::string> crons,
+                                 platform::ScheduledHandler handler) {
+  if (script_name.empty()) {
+    return Status::InvalidArgument("script_name: a Worker with cron triggers needs a name");
+  }
+  const auto it = workers_.find(script_name);
+  if (it == workers_.end()) return AddWorker({script_name, std::move(crons), std::move(handler)});
+  Worker& worker = *it->second;
+  std::vector<core::CronExpr> exprs;
+  CFEMU_RETURN_IF_ERROR(
+      ParseCrons(crons, static_cast<std::int64_t>(worker.schedules.size()), exprs));
+  std::vector<std::unique_ptr<Schedule>> old = std::move(worker.schedules);
+  worker.schedules.clear();
+  trigger_count_ -= static_cast<std::int64_t>(old.size());
+  for (std::size_t i = 0; i < crons.size(); ++i) {
+    const auto kept = std::find_if(old.begin(), old.end(),
+                                   [&](const auto& s) { return s && s->cron == crons[i]; });
+    if (kept == old.end()) {
+      StartSchedule(worker, crons[i], std::move(exprs[i]));
+      continue;
+    }
+    worker.schedules.push_back(std::move(*kept));
+    ++trigger_count_;
+  }
+  for (auto& schedule : old) {
+    if (!schedule) continue;
+    schedule->ticks->Cancel("cron removed");
+    worker.retired.push_back(std::move(schedule));
+  }
+  return Status::Ok();
+}
+
+std::vector<CronSchedule> CronService::Schedules(std::string_view script_name) const {
+  std::vector<CronSchedule> out;
+  const auto it = workers_.find(script_name);
+  if (it == workers_.end()) return out;
+  for (const auto& schedule : it->second->schedules) {
+    out.push_back({schedule->cron, schedule->created_on, schedule->created_on});
+  }
+  return out;
 }
 
 // ---- Ticks ----------------------------------------------------------------------------------

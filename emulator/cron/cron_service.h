@@ -64,6 +64,13 @@ struct CronOptions {
   std::size_t history = 100;  // Runs kept, as the dashboard's "Cron Events" keeps the last 100.
 };
 
+// One cron of a Worker as the schedules REST reports it.
+struct CronSchedule {
+  std::string cron;
+  core::Instant created_on;
+  core::Instant modified_on;
+};
+
 enum class ScheduledOutcome : std::uint8_t {
   kOk,
   kException,  // The handler or a WaitUntil task failed or threw.
@@ -112,6 +119,14 @@ class CronService {
   // an empty script name, kAlreadyExists for a second Worker of that name, kResourceExhausted
   // past max_triggers (nothing is registered then).
   core::Status AddWorker(CronWorkerSpec spec);
+  // Replaces the Worker's crons, as PUT .../workers/scripts/{name}/schedules does: a cron kept
+  // keeps its ticks and created_on; a removed one stops ticking (its runs in flight finish);
+  // a new one starts. A Worker without crons yet is registered with `handler`. Errors as
+  // AddWorker's (bad or repeated cron, the account limit); nothing changes then.
+  core::Status SetSchedules(const std::string& script_name, std::vector<std::string> crons,
+                            platform::ScheduledHandler handler);
+  // The Worker's crons in order; empty for a Worker without any.
+  std::vector<CronSchedule> Schedules(std::string_view script_name) const;
 
   // Runs the Worker's handler once now, as `/cdn-cgi/handler/scheduled?cron=&time=` does:
   // `scheduled_time` defaults to now, an empty `script_name` means the only Worker. kNotFound
@@ -131,6 +146,10 @@ class CronService {
   struct Schedule;  // One cron of one Worker.
 
   core::Status Validate(const CronWorkerSpec& spec, std::vector<core::CronExpr>& exprs) const;
+  // Parses `crons` (no repeats) and checks the account limit when `replaced` triggers go.
+  core::Status ParseCrons(const std::vector<std::string>& crons, std::int64_t replaced,
+                          std::vector<core::CronExpr>& exprs) const;
+  void StartSchedule(Worker& worker, std::string cron, core::CronExpr expr);
   void OnTick(Schedule& schedule, core::Instant minute);
   core::Task<void> TickLoop(Schedule* schedule, core::CancelToken stop);
   core::Task<void> Deliver(Schedule* schedule, core::Instant scheduled, core::Instant start,

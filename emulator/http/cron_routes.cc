@@ -26,6 +26,44 @@ void CronRoutes::AddTo(Router& router) {
                  [this](const HttpRequest& r, const RouteParams&) { return Trigger(r); });
     }
   }
+  for (const char* method : {"GET", "PUT"}) {
+    router.Add(method, "/client/v4/accounts/{account_id}/workers/scripts/{script_name}/schedules",
+               64 * 1024, SyncRoute([this](const HttpRequest& r, const RouteParams& p) {
+                 return Schedules(r, p);
+               }));
+  }
+}
+
+HttpResponse CronRoutes::Schedules(const HttpRequest& request, const RouteParams& params) {
+  constexpr int kInvalid = 10021;  // cfemu's choice: production's code is not documented.
+  constexpr int kScriptNotFound = 10007;
+  const std::string& script = params.at("script_name");
+  if (script != world_.spec().script_name) {
+    return Failure(404, kScriptNotFound, "This Worker does not exist on your account.");
+  }
+  if (request.method == "PUT") {
+    auto body = ParseJsonBody(request, {kInvalid, kInvalid}, /*object=*/false);
+    if (!body.ok()) return FailureFrom(body.status(), kInvalid);
+    if (!body->is_array()) return Failure(400, kInvalid, "expected an array of {\"cron\": ...}");
+    std::vector<std::string> crons;
+    for (const Json& item : *body) {
+      auto cron = StringField(item, "cron", kInvalid);
+      if (!item.is_object() || !cron.ok() || !*cron) {
+        return Failure(400, kInvalid, "each schedule must be {\"cron\": \"<expression>\"}");
+      }
+      crons.push_back(**cron);
+    }
+    const core::Status set =
+        world_.cron().SetSchedules(script, std::move(crons), world_.spec().scheduled);
+    if (!set.ok()) return FailureFrom(set, kInvalid);
+  }
+  Json schedules = Json::array();
+  for (const CronSchedule& s : world_.cron().Schedules(script)) {
+    schedules.push_back({{"cron", s.cron},
+                         {"created_on", s.created_on.ToRfc3339()},
+                         {"modified_on", s.modified_on.ToRfc3339()}});
+  }
+  return Success(Json{{"schedules", std::move(schedules)}});
 }
 
 core::Task<HttpResponse> CronRoutes::Trigger(const HttpRequest& request) {

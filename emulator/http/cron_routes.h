@@ -4,6 +4,13 @@
 // scheduled() handler runs once; the answer is the outcome as plain text ("ok" with 200,
 // otherwise 500), or {"outcome", "noRetry"} with format=json. Like Miniflare's, these paths are
 // outside /client/v4: no envelope and no token.
+//
+// The schedules REST (checklist 77), in the v4 envelope under /client/v4:
+//   GET /client/v4/accounts/{account_id}/workers/scripts/{script_name}/schedules
+//   PUT ... with a JSON array of {"cron": "..."}: replaces the Worker's crons (validated as
+//   wrangler's triggers.crons are; the account limit holds).
+// Both answer {"schedules": [{"cron", "created_on", "modified_on"}]}. The World runs one
+// Worker: another script name answers 404 (10007, production's "workers.api.error.script_not_found").
 #pragma once
 
 #include "emulator/http/router.h"
@@ -19,6 +26,7 @@ class CronRoutes {
 
  private:
   core::Task<HttpResponse> Trigger(const HttpRequest& request);
+  HttpResponse Schedules(const HttpRequest& request, const RouteParams& params);
 
   World& world_;
 };

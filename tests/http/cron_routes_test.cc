@@ -99,5 +99,59 @@ TEST(HttpCronTrigger, NeedsNoTokenButTheApiDoes) {
   EXPECT_EQ(client.Get(QueuesPath()).status, 403);
 }
 
+// ---- Schedules REST (checklist 77) ----------------------------------------------------------
+
+constexpr char kSchedules[] = "/client/v4/accounts/acc/workers/scripts/worker/schedules";
+
+TEST(HttpCronSchedules, GetListsTheConfiguredCronsWithTheirTimes) {
+  auto seen = std::make_shared<Seen>();
+  TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
+  Client client(server.port());
+  const ClientResponse r = client.Get(kSchedules);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json schedules = r.json["result"]["schedules"];
+  ASSERT_EQ(schedules.size(), 1u);
+  EXPECT_EQ(schedules[0]["cron"], "7 * * * *");
+  EXPECT_EQ(schedules[0]["created_on"], "2026-01-01T00:00:00.000Z");
+  EXPECT_EQ(schedules[0]["modified_on"], schedules[0]["created_on"]);
+}
+
+TEST(HttpCronSchedules, PutReplacesTheCronsAndOnlyTheNewOnesFire) {
+  auto seen = std::make_shared<Seen>();
+  TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
+  Client client(server.port());
+  server.AdvanceTime(core::Minutes(1));
+  const ClientResponse put =
+      client.Request("PUT", kSchedules, R"([{"cron": "*/10 * * * *"}, {"cron": "7 * * * *"}])");
+  ASSERT_EQ(put.status, 200) << put.body;
+  const Json schedules = put.json["result"]["schedules"];
+  ASSERT_EQ(schedules.size(), 2u);
+  EXPECT_EQ(schedules[0]["cron"], "*/10 * * * *");
+  EXPECT_EQ(schedules[0]["created_on"], "2026-01-01T00:01:00.000Z");
+  EXPECT_EQ(schedules[1]["created_on"], "2026-01-01T00:00:00.000Z");  // Kept.
+  ASSERT_EQ(client.Request("PUT", kSchedules, R"([{"cron": "*/10 * * * *"}])").status, 200);
+  for (int minute = 0; minute < 60; ++minute) server.AdvanceTime(core::Minutes(1));
+  const Seen after = Snapshot(server, seen);
+  EXPECT_EQ(after.crons, std::vector<std::string>(6, "*/10 * * * *"));  // No "7 * * * *".
+}
+
+TEST(HttpCronSchedules, BadSchedulesAreRefusedAndChangeNothing) {
+  auto seen = std::make_shared<Seen>();
+  TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
+  Client client(server.port());
+  for (const char* body : {R"([{"cron": "61 * * * *"}])", R"([{"cron": "* * * * *"},
+                           {"cron": "* * * * *"}])", R"({"cron": "* * * * *"})", R"([{"c": 1}])",
+                           R"([1])", "[{"}) {
+    const ClientResponse r = client.Request("PUT", kSchedules, body);
+    EXPECT_EQ(r.status, 400) << body << ": " << r.body;
+    EXPECT_FALSE(r.json["success"]) << r.body;
+  }
+  EXPECT_EQ(client.Get(kSchedules).json["result"]["schedules"][0]["cron"], "7 * * * *");
+  const ClientResponse other =
+      client.Get("/client/v4/accounts/acc/workers/scripts/other/schedules");
+  EXPECT_EQ(other.status, 404);
+  EXPECT_EQ(other.error_code(), 10007);
+}
+
 }  // namespace
 }  // namespace cfemu::testing
