@@ -2,9 +2,6 @@
 
 #include "tests/http/http_testing.h"
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <future>
 #include <thread>
 
@@ -135,13 +132,36 @@ struct Client::State {
   asio::io_context io;
   tcp::socket socket{io};
   beast::flat_buffer buffer;
+  std::chrono::milliseconds timeout;
+
+  // Runs the operation `start` begins until it completes or the timeout passes; then the
+  // socket is closed, so later calls fail at once. A blocking read with SO_RCVTIMEO would not
+  // do: Asio waits again, without a limit, when the read times out.
+  template <class Start>
+  boost::system::error_code Bounded(Start start) {
+    boost::system::error_code result = asio::error::would_block;
+    start([&](boost::system::error_code ec, std::size_t) { result = ec; });
+    io.restart();
+    io.run_for(timeout);
+    if (result == asio::error::would_block) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      io.restart();
+      io.run();  // The cancelled operation's handler.
+      result = asio::error::timed_out;
+    }
+    return result;
+  }
 };
 
-Client::Client(std::uint16_t port) : state_(std::make_unique<State>()) {
-  state_->socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  // Bounds every read: a server that never answers fails the test in 10 s, never hangs it.
-  timeval timeout{10, 0};
-  ::setsockopt(state_->socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+Client::Client(std::uint16_t port, std::chrono::milliseconds timeout)
+    : state_(std::make_unique<State>()) {
+  state_->timeout = timeout;
+  const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), port);
+  const auto ec = state_->Bounded([&](auto done) {
+    state_->socket.async_connect(server, [done](boost::system::error_code e) { done(e, 0); });
+  });
+  if (ec) throw boost::system::system_error(ec, "connect");
 }
 
 Client::~Client() {
@@ -162,8 +182,8 @@ ClientResponse Client::Request(const std::string& method, const std::string& tar
   }
   request.body() = body;
   request.prepare_payload();
-  boost::system::error_code ec;
-  http::write(state_->socket, request, ec);
+  const auto ec = state_->Bounded(
+      [&](auto done) { http::async_write(state_->socket, request, std::move(done)); });
   if (ec) return ClientResponse{};
   return ReadResponse();
 }
@@ -179,15 +199,16 @@ ClientResponse Client::Get(const std::string& target,
 }
 
 void Client::WriteRaw(const std::string& bytes) {
-  boost::system::error_code ec;
-  asio::write(state_->socket, asio::buffer(bytes), ec);
+  (void)state_->Bounded(
+      [&](auto done) { asio::async_write(state_->socket, asio::buffer(bytes), std::move(done)); });
 }
 
 ClientResponse Client::ReadResponse() {
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  boost::system::error_code ec;
-  http::read(state_->socket, state_->buffer, parser, ec);
+  const auto ec = state_->Bounded([&](auto done) {
+    http::async_read(state_->socket, state_->buffer, parser, std::move(done));
+  });
   ClientResponse out;
   if (ec) return out;
   auto& message = parser.get();
@@ -205,8 +226,8 @@ ClientResponse Client::ReadResponse() {
 
 bool Client::ServerClosed() {
   char byte;
-  boost::system::error_code ec;
-  state_->socket.read_some(asio::buffer(&byte, 1), ec);
+  const auto ec = state_->Bounded(
+      [&](auto done) { state_->socket.async_read_some(asio::buffer(&byte, 1), std::move(done)); });
   return ec == asio::error::eof || ec == asio::error::connection_reset;
 }
 

@@ -4,6 +4,7 @@
 // that fails to answer fails the test instead of hanging it; nothing sleeps.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -65,7 +66,10 @@ struct ClientResponse {
 
 class Client {
  public:
-  explicit Client(std::uint16_t port);
+  // Throws boost::system::system_error when it cannot connect. Connecting, and every read and
+  // write of a request, gives up after `timeout` (a response then has status 0), so a server
+  // that stops answering fails a test instead of hanging it.
+  explicit Client(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
