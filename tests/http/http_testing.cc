@@ -52,7 +52,8 @@ struct TestServer::State {
 };
 
 TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
-                       emulator::HttpServerOptions http, bool manual_time)
+                       emulator::HttpServerOptions http, bool manual_time,
+                       emulator::WorldOptions world_options)
     : state_(std::make_unique<State>()) {
   if (manual_time) {
     auto manual = std::make_unique<emulator::ManualTimeRuntime>(state_->io, /*seed=*/1,
@@ -64,7 +65,7 @@ TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
     state_->runtime = std::make_unique<emulator::RealTimeRuntime>(state_->io, /*seed=*/1,
                                                                   emulator::Profile::kStrict);
   }
-  auto world = emulator::World::Create(*state_->runtime, std::move(spec));
+  auto world = emulator::World::Create(*state_->runtime, std::move(spec), std::move(world_options));
   EXPECT_TRUE(world.ok()) << world.status().ToString();
   state_->world = std::move(*world);
   state_->api = std::make_unique<emulator::RestApi>(*state_->world, std::move(rest));
@@ -229,6 +230,12 @@ bool Client::ServerClosed() {
   const auto ec = state_->Bounded(
       [&](auto done) { state_->socket.async_read_some(asio::buffer(&byte, 1), std::move(done)); });
   return ec == asio::error::eof || ec == asio::error::connection_reset;
+}
+
+Json OkResult(const ClientResponse& response) {
+  EXPECT_EQ(response.status, 200) << response.body;
+  EXPECT_TRUE(response.json.is_object() && response.json.value("success", false)) << response.body;
+  return response.json.is_object() ? response.json["result"] : Json();
 }
 
 std::string QueuesPath(const std::string& suffix) {

@@ -31,7 +31,8 @@ class TestServer {
   // With `manual_time`, the World runs on the manual-virtual-time runtime (starting at the
   // virtual epoch) and AdvanceTime() moves its clock; otherwise on the real-time runtime.
   explicit TestServer(platform::EnvSpec spec = PullQueueSpec(), emulator::RestOptions rest = {},
-                      emulator::HttpServerOptions http = {}, bool manual_time = false);
+                      emulator::HttpServerOptions http = {}, bool manual_time = false,
+                      emulator::WorldOptions world = {});
   ~TestServer();  // Stops the server gracefully, then the loop.
   TestServer(const TestServer&) = delete;
   TestServer& operator=(const TestServer&) = delete;
@@ -92,6 +93,9 @@ class Client {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// The envelope's `result`, expecting a 200 with success true (a test failure otherwise).
+Json OkResult(const ClientResponse& response);
 
 // "/client/v4/accounts/acc/queues" + suffix.
 std::string QueuesPath(const std::string& suffix = "");
