@@ -139,8 +139,6 @@ class World : private BrokerObserver {
   void RestoreStorage(const CatalogContents& catalog);
   core::Result<std::unique_ptr<D1Service>> OpenD1(std::string name, std::string id);
   core::Result<std::unique_ptr<KvService>> OpenKv(std::string title, std::string id);
-  // Removes <dir>/<id>.sqlite and its WAL files: a new resource with that id starts empty.
-  void RemoveFiles(const std::string& dir, const std::string& id) const;
   bool Configured(std::string_view queue) const;  // The configuration names this queue.
   core::Status OnQueueChanged(const QueueBroker& queue) override;
   core::Status OnQueueDeleted(std::string_view name) override;

@@ -17,6 +17,54 @@ void WarnNotRestored(std::string_view what, const Status& status) {
   CFEMU_LOG_WARN("persist: {} was not restored: {}", what, status.ToString());
 }
 
+// Removes a resource's SQLite file and its WAL files (absent ones are fine).
+void RemoveFiles(const std::optional<std::filesystem::path>& file) {
+  if (!file) return;
+  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+    std::error_code ignored;
+    std::filesystem::remove(file->string() + suffix, ignored);
+  }
+}
+
+// Opens a resource created over REST, then records it. Files a deletion left behind (the
+// process died before removing them) go first, so it starts empty; when the record fails, it
+// is closed and its files go again.
+template <class Open, class Record>
+auto OpenRecorded(const std::optional<std::filesystem::path>& file, Open open, Record record)
+    -> decltype(open()) {
+  RemoveFiles(file);
+  auto service = open();
+  if (!service.ok()) return service;
+  const Status recorded = record();
+  if (!recorded.ok()) {
+    service->reset();
+    RemoveFiles(file);
+    return recorded;
+  }
+  return service;
+}
+
+// Deletes a resource created over REST (`noun` names its kind in errors): from the catalog
+// first, then from memory (nothing is using it: the REST paths never suspend inside a service)
+// and from disk. A configured one stays: Workers hold bindings to it.
+template <class Entries, class NameOf, class Unrecord>
+Status DeleteRecorded(Entries& entries, std::string_view id, std::string_view noun, NameOf name_of,
+                      const std::optional<std::filesystem::path>& file, Unrecord unrecord) {
+  const auto it = entries.find(id);
+  if (it == entries.end()) {
+    return Status::NotFound("The " + std::string(noun) + " " + std::string(id) +
+                            " could not be found");
+  }
+  if (!it->second.owned) {
+    return Status::FailedPrecondition(std::string(noun) + " '" + name_of(it->second) +
+                                      "' is bound in wrangler.jsonc; cfemu does not delete it");
+  }
+  CFEMU_RETURN_IF_ERROR(unrecord());
+  entries.erase(it);
+  RemoveFiles(file);
+  return Status::Ok();
+}
+
 }  // namespace
 
 // ---- Start-up -------------------------------------------------------------------------------
@@ -127,15 +175,6 @@ Status World::OnConsumerChanged(const QueueBroker& queue, int index) {
 
 // ---- D1 databases and KV namespaces ---------------------------------------------------------
 
-void World::RemoveFiles(const std::string& dir, const std::string& id) const {
-  const auto file = PersistPath(dir, id + ".sqlite");
-  if (!file) return;
-  for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-    std::error_code ignored;  // Absent files are fine.
-    std::filesystem::remove(file->string() + suffix, ignored);
-  }
-}
-
 D1DatabaseEntry* World::FindD1Database(std::string_view id) {
   const auto it = d1_databases_.find(id);
   return it == d1_databases_.end() ? nullptr : &it->second;
@@ -151,36 +190,23 @@ Result<D1DatabaseEntry*> World::CreateD1Database(const std::string& name) {
   if (d1_databases_.count(id) > 0) {
     return Status::AlreadyExists("A database with that id already exists");
   }
-  RemoveFiles("d1", id);  // Left by a deletion the process did not live to finish.
-  auto service = OpenD1(name, id);
-  if (!service.ok()) return service.status();
   const core::Instant created_at = host_.clock().Now();
-  if (catalog_) {
-    const Status recorded = catalog_->PutD1Database({id, name, created_at});
-    if (!recorded.ok()) {
-      service->reset();
-      RemoveFiles("d1", id);
-      return recorded;
-    }
-  }
+  auto service = OpenRecorded(
+      PersistPath("d1", id + ".sqlite"), [&] { return OpenD1(name, id); },
+      [&] {
+        return catalog_ ? catalog_->PutD1Database({id, name, created_at}) : Status::Ok();
+      });
+  if (!service.ok()) return service.status();
   D1Service& opened = **service;
   return &(d1_databases_[id] = {&opened, std::move(*service), created_at});
 }
 
 Status World::DeleteD1Database(std::string_view id) {
-  const auto it = d1_databases_.find(id);
-  if (it == d1_databases_.end()) {
-    return Status::NotFound("The database " + std::string(id) + " could not be found");
-  }
-  if (!it->second.owned) {
-    return Status::FailedPrecondition("database '" + it->second.service->name() +
-                                      "' is bound in wrangler.jsonc; cfemu does not delete it");
-  }
-  if (catalog_) CFEMU_RETURN_IF_ERROR(catalog_->DeleteD1Database(id));
-  const std::string file_id = it->first;
-  d1_databases_.erase(it);  // Queries never suspend inside the service: no call is using it.
-  RemoveFiles("d1", file_id);
-  return Status::Ok();
+  return DeleteRecorded(
+      d1_databases_, id, "database",
+      [](const D1DatabaseEntry& database) { return database.service->name(); },
+      PersistPath("d1", std::string(id) + ".sqlite"),
+      [&] { return catalog_ ? catalog_->DeleteD1Database(id) : Status::Ok(); });
 }
 
 KvNamespaceEntry* World::FindKvNamespace(std::string_view id) {
@@ -198,17 +224,12 @@ Result<KvNamespaceEntry*> World::CreateKvNamespace(const std::string& title) {
   if (kv_namespaces_.count(id) > 0) {
     return Status::AlreadyExists("a namespace with this id already exists");
   }
-  RemoveFiles("kv", id);  // Left by a deletion the process did not live to finish.
-  auto service = OpenKv(title, id);
+  auto service = OpenRecorded(
+      PersistPath("kv", id + ".sqlite"), [&] { return OpenKv(title, id); },
+      [&] {
+        return catalog_ ? catalog_->PutKvNamespace({id, title, false}) : Status::Ok();
+      });
   if (!service.ok()) return service.status();
-  if (catalog_) {
-    const Status recorded = catalog_->PutKvNamespace({id, title, /*configured=*/false});
-    if (!recorded.ok()) {
-      service->reset();
-      RemoveFiles("kv", id);
-      return recorded;
-    }
-  }
   KvService& opened = **service;
   return &(kv_namespaces_[id] = {&opened, std::move(*service), title});
 }
@@ -230,18 +251,10 @@ Status World::RenameKvNamespace(std::string_view id, const std::string& title) {
 }
 
 Status World::DeleteKvNamespace(std::string_view id) {
-  const auto it = kv_namespaces_.find(id);
-  if (it == kv_namespaces_.end())
-    return Status::NotFound("namespace not found: " + std::string(id));
-  if (!it->second.owned) {
-    return Status::FailedPrecondition("namespace '" + it->second.title +
-                                      "' is bound in wrangler.jsonc; cfemu does not delete it");
-  }
-  if (catalog_) CFEMU_RETURN_IF_ERROR(catalog_->DeleteKvNamespace(id));
-  const std::string file_id = it->first;
-  kv_namespaces_.erase(it);  // The admin path never suspends: nobody is using it.
-  RemoveFiles("kv", file_id);
-  return Status::Ok();
+  return DeleteRecorded(
+      kv_namespaces_, id, "namespace", [](const KvNamespaceEntry& ns) { return ns.title; },
+      PersistPath("kv", std::string(id) + ".sqlite"),
+      [&] { return catalog_ ? catalog_->DeleteKvNamespace(id) : Status::Ok(); });
 }
 
 }  // namespace cfemu::emulator
