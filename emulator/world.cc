@@ -110,6 +110,7 @@ std::optional<std::filesystem::path> World::PersistPath(const std::string& dir,
 
 Status World::Init() {
   CFEMU_RETURN_IF_ERROR(ValidateEnvSpec(spec_));
+  CatalogContents catalog;
   if (options_.persist_dir) {
     for (const char* dir : {"d1", "kv", "do", "queues"}) {
       std::error_code error;
@@ -119,27 +120,16 @@ Status World::Init() {
                                    ": " + error.message());
       }
     }
+    auto opened = Catalog::Open(*options_.persist_dir / "catalog.sqlite");
+    if (!opened.ok()) return opened.status();
+    catalog_ = std::move(*opened);
+    auto loaded = catalog_->Load();
+    if (!loaded.ok()) return loaded.status();
+    catalog = std::move(*loaded);
   }
-  BrokerOptions broker_options;
-  broker_options.limits = options_.queue_limits;
-  broker_options.compatibility_date = spec_.compatibility_date;
-  broker_options.compatibility_flags = spec_.compatibility_flags;
-  if (options_.persist_dir) broker_options.queues_dir = *options_.persist_dir / "queues";
-  broker_ = std::make_unique<Broker>(
-      host_, std::move(broker_options),
-      [this](std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation) {
-        return NewEnv(std::move(actor), std::move(clock_actor), std::move(invocation));
-      });
-  for (const auto& queue : spec_.queues) {
-    auto created = broker_->CreateQueue(queue);
-    if (!created.ok()) return created.status();
-  }
-  for (const auto& producer : spec_.producers) broker_->EnsureQueue(producer.queue);
-  for (const auto& consumer : spec_.consumers) {
-    auto added = broker_->AddConsumer(consumer);
-    if (!added.ok()) return added.status();
-  }
+  CFEMU_RETURN_IF_ERROR(OpenQueues(catalog));
   CFEMU_RETURN_IF_ERROR(OpenStorage());
+  RestoreStorage(catalog);
   CFEMU_RETURN_IF_ERROR(OpenDurableObjects());
   cron_ = std::make_unique<CronService>(
       host_, options_.cron,
@@ -152,26 +142,73 @@ Status World::Init() {
   return Status::Ok();
 }
 
+// The configured queues, producers and consumers, except those of queues the catalog says were
+// deleted since; then the catalog's changes, after which the broker reports new ones.
+Status World::OpenQueues(const CatalogContents& catalog) {
+  BrokerOptions broker_options;
+  broker_options.limits = options_.queue_limits;
+  broker_options.compatibility_date = spec_.compatibility_date;
+  broker_options.compatibility_flags = spec_.compatibility_flags;
+  if (options_.persist_dir) broker_options.queues_dir = *options_.persist_dir / "queues";
+  broker_ = std::make_unique<Broker>(
+      host_, std::move(broker_options),
+      [this](std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation) {
+        return NewEnv(std::move(actor), std::move(clock_actor), std::move(invocation));
+      });
+  for (const auto& queue : spec_.queues) {
+    if (catalog.Replaced(queue.name)) continue;
+    auto created = broker_->CreateQueue(queue);
+    if (!created.ok()) return created.status();
+  }
+  for (const auto& producer : spec_.producers) {
+    if (!catalog.Replaced(producer.queue)) broker_->EnsureQueue(producer.queue);
+  }
+  for (const auto& consumer : spec_.consumers) {
+    if (catalog.Replaced(consumer.queue)) continue;
+    auto added = broker_->AddConsumer(consumer);
+    if (!added.ok()) return added.status();
+  }
+  RestoreQueues(catalog);
+  if (catalog_) broker_->set_observer(this);
+  return Status::Ok();
+}
+
 Status World::OpenStorage() {
   for (const auto& binding : spec_.d1_databases) {
-    D1Options options;
-    options.name = binding.database_name;
-    options.id = D1DatabaseId(binding);
-    options.file = PersistPath("d1", options.id + ".sqlite");
-    auto service = D1Service::Open(host_, std::move(options));
+    auto service = OpenD1(binding.database_name, D1DatabaseId(binding));
     if (!service.ok()) return service.status();
+    D1Service& opened = **service;
     d1_.emplace(binding.binding, std::move(*service));
+    if (d1_databases_.count(opened.id()) > 0) continue;  // Two bindings, one database.
+    d1_databases_[opened.id()] = {&opened, nullptr, host_.clock().Now()};
   }
   for (const auto& binding : spec_.kv_namespaces) {
-    KvOptions options;
-    options.title = binding.binding;
-    options.id = binding.id.empty() ? core::DeriveHexId("kv", binding.binding) : binding.id;
-    options.file = PersistPath("kv", options.id + ".sqlite");
-    auto service = KvService::Open(host_, std::move(options));
+    const std::string id =
+        binding.id.empty() ? core::DeriveHexId("kv", binding.binding) : binding.id;
+    auto service = OpenKv(binding.binding, id);
     if (!service.ok()) return service.status();
+    KvService& opened = **service;
     kv_.emplace(binding.binding, std::move(*service));
+    if (kv_namespaces_.count(opened.id()) > 0) continue;  // Two bindings, one namespace.
+    kv_namespaces_[opened.id()] = {&opened, nullptr, opened.title()};
   }
   return Status::Ok();
+}
+
+Result<std::unique_ptr<D1Service>> World::OpenD1(std::string name, std::string id) {
+  D1Options options;
+  options.name = std::move(name);
+  options.id = std::move(id);
+  options.file = PersistPath("d1", options.id + ".sqlite");
+  return D1Service::Open(host_, std::move(options));
+}
+
+Result<std::unique_ptr<KvService>> World::OpenKv(std::string title, std::string id) {
+  KvOptions options;
+  options.title = std::move(title);
+  options.id = std::move(id);
+  options.file = PersistPath("kv", options.id + ".sqlite");
+  return KvService::Open(host_, std::move(options));
 }
 
 Status World::OpenDurableObjects() {

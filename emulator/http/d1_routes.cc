@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "emulator/http/json_fields.h"
-#include "src/core/ids.h"
 
 namespace cfemu::emulator {
 
@@ -134,18 +133,6 @@ Result<platform::D1PreparedStatement> StatementOf(const Json& item) {
 
 }  // namespace
 
-D1Routes::D1Routes(World& world) : world_(world) {
-  for (const auto& [binding, service] : world.d1_services()) {
-    if (databases_.count(service->id()) > 0) continue;  // Two bindings, one database.
-    Database database;
-    database.service = service.get();
-    database.created_at = world.host().clock().Now();
-    databases_.emplace(service->id(), std::move(database));
-  }
-}
-
-D1Routes::~D1Routes() = default;
-
 void D1Routes::AddTo(Router& router) {
   const std::string base = "/client/v4/accounts/{account_id}/d1/database";
   const std::string one = base + "/{database_id}";
@@ -162,21 +149,21 @@ void D1Routes::AddTo(Router& router) {
   });
 }
 
-Result<D1Routes::Database*> D1Routes::DatabaseOf(const RouteParams& params) {
+Result<D1DatabaseEntry*> D1Routes::DatabaseOf(const RouteParams& params) {
   const std::string& id = params.at("database_id");
   if (!IsUuid(id)) {
     return Status::InvalidArgument(
         "Could not route to database '" + id + "', perhaps your object identifier is invalid?",
         cf_code::kInvalidObjectId);
   }
-  const auto it = databases_.find(id);
-  if (it == databases_.end()) {
+  D1DatabaseEntry* database = world_.FindD1Database(id);
+  if (database == nullptr) {
     return Status::NotFound("The database " + id + " could not be found", kNotFound);
   }
-  return &it->second;
+  return database;
 }
 
-Json D1Routes::DatabaseJson(const Database& database) const {
+Json D1Routes::DatabaseJson(const D1DatabaseEntry& database) {
   return {{"uuid", database.service->id()},
           {"name", database.service->name()},
           {"created_at", database.created_at.ToRfc3339()},
@@ -202,7 +189,7 @@ HttpResponse D1Routes::List(const HttpRequest& request) {
   // Pages as the official client walks them: it asks for the next page until one is empty.
   Json result = Json::array();
   std::int64_t total = 0;
-  for (const auto& [id, database] : databases_) {
+  for (const auto& [id, database] : world_.d1_databases()) {
     if (name != query.end() && database.service->name().find(name->second) == std::string::npos) {
       continue;
     }
@@ -228,22 +215,12 @@ HttpResponse D1Routes::Create(const HttpRequest& request) {
     return Failure(400, kMalformed,
                    "name is required: letters, digits, '-' and '_', 1 to 64 characters");
   }
-  for (const auto& [id, database] : databases_) {
-    if (database.service->name() == **name) {
-      return Failure(409, kNameTaken, "A database with that name already exists");
-    }
+  auto created = world_.CreateD1Database(**name);
+  if (created.code() == core::Code::kAlreadyExists) {
+    return Failure(409, kNameTaken, created.status().message());
   }
-  D1Options options;
-  options.name = **name;
-  options.id = core::DeriveUuid("d1", **name);
-  auto opened = D1Service::Open(world_.host(), options);
-  if (!opened.ok()) return FailureFrom(opened.status(), kQueryFailed);
-  Database database;
-  database.owned = std::move(*opened);
-  database.service = database.owned.get();
-  database.created_at = world_.host().clock().Now();
-  const auto [it, inserted] = databases_.emplace(options.id, std::move(database));
-  return Success(DatabaseJson(it->second));
+  if (!created.ok()) return FailureFrom(created.status(), kQueryFailed);
+  return Success(DatabaseJson(**created));
 }
 
 HttpResponse D1Routes::Get(const RouteParams& params) {
@@ -255,13 +232,11 @@ HttpResponse D1Routes::Get(const RouteParams& params) {
 HttpResponse D1Routes::Delete(const RouteParams& params) {
   auto database = DatabaseOf(params);
   if (!database.ok()) return FailureFrom(database.status(), kMalformed);
-  if (!(*database)->owned) {
-    return Failure(400, kMalformed,
-                   "database '" + (*database)->service->name() +
-                       "' is bound in wrangler.jsonc; cfemu does not delete it");
+  const Status deleted = world_.DeleteD1Database(params.at("database_id"));
+  if (deleted.code() == core::Code::kFailedPrecondition) {
+    return Failure(400, kMalformed, deleted.message());
   }
-  // Queries run to completion without suspending, so no call is using it now.
-  databases_.erase((*database)->service->id());
+  if (!deleted.ok()) return FailureFrom(deleted, kMalformed);
   return Success(nullptr);
 }
 

@@ -4,12 +4,9 @@
 // (`results` as row objects, or {columns, rows} for raw) and `meta` fields.
 //
 // Databases bound in the configuration are listed and queried but cannot be deleted (Workers
-// hold bindings to them); databases created here live in memory until deleted.
+// hold bindings to them); databases created here are the World's (World::CreateD1Database),
+// kept in the persistence directory when there is one.
 #pragma once
-
-#include <map>
-#include <memory>
-#include <string>
 
 #include "emulator/d1/d1_service.h"
 #include "emulator/http/router.h"
@@ -20,17 +17,10 @@ namespace cfemu::emulator {
 class D1Routes {
  public:
   // `world` must outlive the routes and the router they are added to.
-  explicit D1Routes(World& world);
-  ~D1Routes();
+  explicit D1Routes(World& world) : world_(world) {}
   void AddTo(Router& router);
 
  private:
-  struct Database {
-    D1Service* service = nullptr;
-    std::unique_ptr<D1Service> owned;  // Created over REST; null for configured ones.
-    core::Instant created_at;
-  };
-
   HttpResponse List(const HttpRequest& request);
   HttpResponse Create(const HttpRequest& request);
   HttpResponse Get(const RouteParams& params);
@@ -38,11 +28,10 @@ class D1Routes {
   core::Task<HttpResponse> Query(const HttpRequest& request, const RouteParams& params,
                                  platform::D1Rows rows);
 
-  core::Result<Database*> DatabaseOf(const RouteParams& params);
-  Json DatabaseJson(const Database& database) const;
+  core::Result<D1DatabaseEntry*> DatabaseOf(const RouteParams& params);
+  static Json DatabaseJson(const D1DatabaseEntry& database);
 
   World& world_;
-  std::map<std::string, Database, std::less<>> databases_;  // By uuid.
 };
 
 }  // namespace cfemu::emulator

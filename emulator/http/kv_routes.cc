@@ -57,18 +57,6 @@ Json PageInfo(std::int64_t page, std::int64_t per_page, std::int64_t count, std:
 
 }  // namespace
 
-KvRoutes::KvRoutes(World& world) : world_(world) {
-  for (const auto& [binding, service] : world.kv_services()) {
-    if (namespaces_.count(service->id()) > 0) continue;  // Two bindings, one namespace.
-    Namespace ns;
-    ns.service = service.get();
-    ns.title = service->title();
-    namespaces_.emplace(service->id(), std::move(ns));
-  }
-}
-
-KvRoutes::~KvRoutes() = default;
-
 void KvRoutes::AddTo(Router& router) {
   const std::string base = "/client/v4/accounts/{account_id}/storage/kv/namespaces";
   const std::string ns = base + "/{namespace_id}";
@@ -98,29 +86,20 @@ void KvRoutes::AddTo(Router& router) {
              SyncRoute([this](auto& r, auto& p) { return BulkDelete(r, p); }));
 }
 
-Result<KvRoutes::Namespace*> KvRoutes::NamespaceOf(const RouteParams& params) {
+Result<KvNamespaceEntry*> KvRoutes::NamespaceOf(const RouteParams& params) {
   const std::string& id = params.at("namespace_id");
   if (!core::IsLowerHex(id, 32)) {
     return Status::InvalidArgument(
         "Could not route to namespace '" + id + "', perhaps your object identifier is invalid?",
         cf_code::kInvalidObjectId);
   }
-  const auto it = namespaces_.find(id);
-  if (it == namespaces_.end()) {
-    return Status::NotFound("namespace not found: " + id, kNamespaceNotFound);
-  }
-  return &it->second;
+  KvNamespaceEntry* ns = world_.FindKvNamespace(id);
+  if (ns == nullptr) return Status::NotFound("namespace not found: " + id, kNamespaceNotFound);
+  return ns;
 }
 
-Json KvRoutes::NamespaceJson(const Namespace& ns) const {
+Json KvRoutes::NamespaceJson(const KvNamespaceEntry& ns) {
   return {{"id", ns.service->id()}, {"title", ns.title}, {"supports_url_encoding", true}};
-}
-
-bool KvRoutes::TitleTaken(const std::string& title) const {
-  for (const auto& [id, ns] : namespaces_) {
-    if (ns.title == title) return true;
-  }
-  return false;
 }
 
 // ---- Namespaces -------------------------------------------------------------------------------
@@ -133,10 +112,10 @@ HttpResponse KvRoutes::List(const HttpRequest& request) {
   if (!per_page.ok()) return FailureFrom(per_page.status(), kBadRequest);
   const std::int64_t p = page->value_or(1);
   const std::int64_t n = per_page->value_or(20);
-  const auto total = static_cast<std::int64_t>(namespaces_.size());
+  const auto total = static_cast<std::int64_t>(world_.kv_namespaces().size());
   Json result = Json::array();
   std::int64_t i = 0;
-  for (const auto& [id, ns] : namespaces_) {
+  for (const auto& [id, ns] : world_.kv_namespaces()) {
     if (i >= (p - 1) * n && i < p * n) result.push_back(NamespaceJson(ns));
     ++i;
   }
@@ -152,23 +131,12 @@ HttpResponse KvRoutes::Create(const HttpRequest& request) {
   if (!*title || (*title)->empty() || (*title)->size() > 512) {
     return Failure(400, kBadRequest, "title is required (1 to 512 characters)");
   }
-  if (TitleTaken(**title)) {
-    return Failure(400, kTitleTaken, "a namespace with this account ID and title already exists");
+  auto created = world_.CreateKvNamespace(**title);
+  if (created.code() == core::Code::kAlreadyExists) {
+    return Failure(400, kTitleTaken, created.status().message());
   }
-  KvOptions options;
-  options.title = **title;
-  options.id = core::DeriveHexId("kv-rest", **title);
-  if (namespaces_.count(options.id) > 0) {
-    return Failure(400, kTitleTaken, "a namespace with this id already exists");
-  }
-  auto opened = KvService::Open(world_.host(), options);
-  if (!opened.ok()) return FailureFrom(opened.status(), kBadRequest);
-  Namespace ns;
-  ns.owned = std::move(*opened);
-  ns.service = ns.owned.get();
-  ns.title = options.title;
-  const auto [it, inserted] = namespaces_.emplace(options.id, std::move(ns));
-  return Success(NamespaceJson(it->second));
+  if (!created.ok()) return FailureFrom(created.status(), kBadRequest);
+  return Success(NamespaceJson(**created));
 }
 
 HttpResponse KvRoutes::Get(const RouteParams& params) {
@@ -187,22 +155,22 @@ HttpResponse KvRoutes::Rename(const HttpRequest& request, const RouteParams& par
   if (!*title || (*title)->empty() || (*title)->size() > 512) {
     return Failure(400, kBadRequest, "title is required (1 to 512 characters)");
   }
-  if (**title != (*ns)->title && TitleTaken(**title)) {
-    return Failure(400, kTitleTaken, "a namespace with this account ID and title already exists");
+  const Status renamed = world_.RenameKvNamespace(params.at("namespace_id"), **title);
+  if (renamed.code() == core::Code::kAlreadyExists) {
+    return Failure(400, kTitleTaken, renamed.message());
   }
-  (*ns)->title = **title;
+  if (!renamed.ok()) return FailureFrom(renamed, kBadRequest);
   return Success(NamespaceJson(**ns));
 }
 
 HttpResponse KvRoutes::Delete(const RouteParams& params) {
   auto ns = NamespaceOf(params);
   if (!ns.ok()) return FailureFrom(ns.status(), kBadRequest);
-  if (!(*ns)->owned) {
-    return Failure(
-        400, kBadRequest,
-        "namespace '" + (*ns)->title + "' is bound in wrangler.jsonc; cfemu does not delete it");
+  const Status deleted = world_.DeleteKvNamespace(params.at("namespace_id"));
+  if (deleted.code() == core::Code::kFailedPrecondition) {
+    return Failure(400, kBadRequest, deleted.message());
   }
-  namespaces_.erase((*ns)->service->id());  // The admin path never suspends: nobody uses it.
+  if (!deleted.ok()) return FailureFrom(deleted, kBadRequest);
   return Success(nullptr);
 }
 

@@ -5,12 +5,9 @@
 // cursor; bulk put, get and delete. It uses the service's strongly consistent admin path.
 //
 // Namespaces bound in the configuration cannot be deleted (Workers hold bindings to them);
-// namespaces created here live in memory until deleted.
+// namespaces created here are the World's (World::CreateKvNamespace), kept in the persistence
+// directory when there is one.
 #pragma once
-
-#include <map>
-#include <memory>
-#include <string>
 
 #include "emulator/http/router.h"
 #include "emulator/kv/kv_service.h"
@@ -21,17 +18,10 @@ namespace cfemu::emulator {
 class KvRoutes {
  public:
   // `world` must outlive the routes and the router they are added to.
-  explicit KvRoutes(World& world);
-  ~KvRoutes();
+  explicit KvRoutes(World& world) : world_(world) {}
   void AddTo(Router& router);
 
  private:
-  struct Namespace {
-    KvService* service = nullptr;
-    std::unique_ptr<KvService> owned;  // Created over REST; null for configured ones.
-    std::string title;
-  };
-
   HttpResponse List(const HttpRequest& request);
   HttpResponse Create(const HttpRequest& request);
   HttpResponse Get(const RouteParams& params);
@@ -46,12 +36,10 @@ class KvRoutes {
   HttpResponse BulkGet(const HttpRequest& request, const RouteParams& params);
   HttpResponse BulkDelete(const HttpRequest& request, const RouteParams& params);
 
-  core::Result<Namespace*> NamespaceOf(const RouteParams& params);
-  Json NamespaceJson(const Namespace& ns) const;
-  bool TitleTaken(const std::string& title) const;
+  core::Result<KvNamespaceEntry*> NamespaceOf(const RouteParams& params);
+  static Json NamespaceJson(const KvNamespaceEntry& ns);
 
   World& world_;
-  std::map<std::string, Namespace, std::less<>> namespaces_;  // By id.
 };
 
 }  // namespace cfemu::emulator

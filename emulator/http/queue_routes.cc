@@ -303,7 +303,10 @@ HttpResponse QueueRoutes::Create(const HttpRequest& request) {
     }
     return FailureFrom(created.status(), kInvalid);
   }
-  if (paused.value_or(false)) (*created)->Pause();
+  if (paused.value_or(false)) {
+    const Status paused_now = world_.queues().Pause((*created)->name());
+    if (!paused_now.ok()) return FailureFrom(paused_now, kInvalid);
+  }
   return Success(QueueJson(**created));
 }
 
@@ -325,8 +328,11 @@ HttpResponse QueueRoutes::Update(const HttpRequest& request, const RouteParams& 
   if (!settings.ok()) return FailureFrom(settings, kInvalid);
   const Status updated = world_.queues().UpdateQueue(spec);
   if (!updated.ok()) return FailureFrom(updated, kInvalid);
-  if (paused && *paused) queue->Pause();
-  if (paused && !*paused) queue->Resume();
+  if (paused) {
+    const Status delivery =
+        *paused ? world_.queues().Pause(queue->name()) : world_.queues().Resume(queue->name());
+    if (!delivery.ok()) return FailureFrom(delivery, kInvalid);
+  }
   return Success(QueueJson(*queue));
 }
 

@@ -6,6 +6,7 @@
 #include "emulator/queues/sqlite_message_store.h"
 #include "src/core/cover.h"
 #include "src/core/ids.h"
+#include "src/core/log.h"
 
 namespace cfemu::emulator {
 
@@ -116,7 +117,7 @@ Broker::Broker(Host& host, BrokerOptions options, InvocationEnvFactory env_facto
 
 Broker::~Broker() { host_.RemoveIdleCheck(idle_check_); }
 
-Result<QueueBroker*> Broker::CreateQueue(platform::QueueSpec spec) {
+Result<QueueBroker*> Broker::OpenQueue(platform::QueueSpec spec) {
   CFEMU_RETURN_IF_ERROR(ValidateQueueSpec(spec, "queue"));
   if (queues_.count(spec.name) > 0) {
     return Status::AlreadyExists("a queue named '" + spec.name + "' already exists");
@@ -137,12 +138,26 @@ Result<QueueBroker*> Broker::CreateQueue(platform::QueueSpec spec) {
   return raw;
 }
 
+Result<QueueBroker*> Broker::CreateQueue(platform::QueueSpec spec) {
+  auto created = OpenQueue(std::move(spec));
+  if (created.ok() && observer_ != nullptr) {
+    CFEMU_RETURN_IF_ERROR(observer_->OnQueueChanged(**created));
+  }
+  return created;
+}
+
 QueueBroker& Broker::EnsureQueue(std::string_view name) {
   if (QueueBroker* existing = Find(name)) return *existing;
   platform::QueueSpec spec;
   spec.name = std::string(name);
-  auto created = CreateQueue(std::move(spec));
+  auto created = OpenQueue(std::move(spec));
   CHECK_MSG(created.ok(), created.status().ToString());
+  if (observer_ != nullptr) {
+    const Status noted = observer_->OnQueueChanged(**created);
+    if (!noted.ok()) {
+      CFEMU_LOG_WARN("queue '{}' was created but not recorded: {}", name, noted.ToString());
+    }
+  }
   return **created;
 }
 
@@ -172,7 +187,7 @@ Status Broker::DeleteQueue(std::string_view name) {
   it->second->MarkDeleted();
   deleted_queues_.push_back(std::move(it->second));
   queues_.erase(it);
-  return Status::Ok();
+  return observer_ != nullptr ? observer_->OnQueueDeleted(name) : Status::Ok();
 }
 
 Status Broker::UpdateQueue(const platform::QueueSpec& spec) {
@@ -182,7 +197,7 @@ Status Broker::UpdateQueue(const platform::QueueSpec& spec) {
     return Status::NotFound("Queue '" + spec.name + "' does not exist (10104)", 10104);
   }
   queue->UpdateSettings(spec);
-  return Status::Ok();
+  return observer_ != nullptr ? observer_->OnQueueChanged(*queue) : Status::Ok();
 }
 
 Status Broker::UpdateConsumer(int index, platform::ConsumerSpec spec) {
@@ -196,7 +211,7 @@ Status Broker::UpdateConsumer(int index, platform::ConsumerSpec spec) {
   CFEMU_RETURN_IF_ERROR(ValidateConsumerSpec(spec, "consumer"));
   if (!spec.dead_letter_queue.empty()) EnsureQueue(spec.dead_letter_queue);
   queue->UpdateConsumer(index, std::move(spec));
-  return Status::Ok();
+  return observer_ != nullptr ? observer_->OnConsumerChanged(*queue, index) : Status::Ok();
 }
 
 Status Broker::RemoveConsumer(std::string_view name, int index) {
@@ -207,7 +222,7 @@ Status Broker::RemoveConsumer(std::string_view name, int index) {
   }
   RetirePullBinding(name);  // It may point at this consumer; the next pull finds another.
   queue->RemoveConsumer(index);
-  return Status::Ok();
+  return observer_ != nullptr ? observer_->OnConsumerChanged(*queue, index) : Status::Ok();
 }
 
 void Broker::RetirePullBinding(std::string_view name) {
@@ -240,7 +255,9 @@ Result<int> Broker::AddConsumer(platform::ConsumerSpec spec) {
     if (Find(spec.dead_letter_queue) == nullptr) COVER("queue.dlq.auto_created");
     EnsureQueue(spec.dead_letter_queue);
   }
-  return queue.AddConsumer(std::move(spec));
+  const int index = queue.AddConsumer(std::move(spec));
+  if (observer_ != nullptr) CFEMU_RETURN_IF_ERROR(observer_->OnConsumerChanged(queue, index));
+  return index;
 }
 
 Result<platform::PullConsumer*> Broker::PullConsumerFor(std::string_view queue_name) {
@@ -270,7 +287,7 @@ Status Broker::Pause(std::string_view name) {
     return Status::NotFound("Queue '" + std::string(name) + "' does not exist (10104)", 10104);
   }
   queue->Pause();
-  return Status::Ok();
+  return observer_ != nullptr ? observer_->OnQueueChanged(*queue) : Status::Ok();
 }
 
 Status Broker::Resume(std::string_view name) {
@@ -279,7 +296,7 @@ Status Broker::Resume(std::string_view name) {
     return Status::NotFound("Queue '" + std::string(name) + "' does not exist (10104)", 10104);
   }
   queue->Resume();
-  return Status::Ok();
+  return observer_ != nullptr ? observer_->OnQueueChanged(*queue) : Status::Ok();
 }
 
 Result<std::int64_t> Broker::Purge(std::string_view name) {

@@ -18,6 +18,19 @@
 
 namespace cfemu::emulator {
 
+// Told of each change a caller makes to the broker's queues and consumers, once it is applied and
+// before the call returns, so that it can be made durable (the World's catalog). An error fails
+// the call; the change stays applied in memory.
+class BrokerObserver {
+ public:
+  virtual ~BrokerObserver() = default;
+  // Created, its settings updated, paused or resumed.
+  virtual core::Status OnQueueChanged(const QueueBroker& queue) = 0;
+  virtual core::Status OnQueueDeleted(std::string_view name) = 0;
+  // Added, updated or removed (queue.consumer_removed(index)).
+  virtual core::Status OnConsumerChanged(const QueueBroker& queue, int index) = 0;
+};
+
 struct BrokerOptions {
   QueueLimits limits;
   // Each queue's messages in <queues_dir>/<queue_id>.sqlite. Unset: in memory.
@@ -33,9 +46,14 @@ class Broker {
   Broker(const Broker&) = delete;
   Broker& operator=(const Broker&) = delete;
 
+  // Null (the default) or an observer that outlives the broker. Changes made before it is set
+  // are not reported.
+  void set_observer(BrokerObserver* observer) { observer_ = observer; }
+
   // kAlreadyExists for a second queue of that name; kInvalidArgument for a bad name or setting.
   core::Result<QueueBroker*> CreateQueue(platform::QueueSpec spec);
-  // The queue, created with defaults if missing. REQUIRES: a valid queue name.
+  // The queue, created with defaults if missing. REQUIRES: a valid queue name. The observer's
+  // error, if any, is logged: the queue exists either way.
   QueueBroker& EnsureQueue(std::string_view name);
   QueueBroker* Find(std::string_view name);
   const QueueBroker* Find(std::string_view name) const;
@@ -59,6 +77,7 @@ class Broker {
   // The queue's first http_pull consumer. kNotFound without one.
   core::Result<platform::PullConsumer*> PullConsumerFor(std::string_view queue);
 
+  // Delivery stops (sends are still accepted) or starts again. kNotFound without the queue.
   core::Status Pause(std::string_view queue);
   core::Status Resume(std::string_view queue);
   core::Result<std::int64_t> Purge(std::string_view queue);
@@ -80,11 +99,13 @@ class Broker {
   }
 
  private:
+  core::Result<QueueBroker*> OpenQueue(platform::QueueSpec spec);
   void RetirePullBinding(std::string_view queue);
 
   Host& host_;
   BrokerOptions options_;
   InvocationEnvFactory env_factory_;
+  BrokerObserver* observer_ = nullptr;
   bool enforce_limits_;
   ContentType default_content_type_;
   int idle_check_ = 0;

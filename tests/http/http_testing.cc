@@ -2,9 +2,6 @@
 
 #include "tests/http/http_testing.h"
 
-#include <sys/socket.h>
-#include <sys/time.h>
-
 #include <future>
 #include <thread>
 
@@ -70,7 +67,8 @@ struct TestServer::State {
 };
 
 TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
-                       emulator::HttpServerOptions http, bool manual_time)
+                       emulator::HttpServerOptions http, bool manual_time,
+                       emulator::WorldOptions world_options)
     : state_(std::make_unique<State>()) {
   if (manual_time) {
     auto manual = std::make_unique<emulator::ManualTimeRuntime>(state_->io, /*seed=*/1,
@@ -82,7 +80,7 @@ TestServer::TestServer(platform::EnvSpec spec, emulator::RestOptions rest,
     state_->runtime = std::make_unique<emulator::RealTimeRuntime>(state_->io, /*seed=*/1,
                                                                   emulator::Profile::kStrict);
   }
-  auto world = emulator::World::Create(*state_->runtime, std::move(spec));
+  auto world = emulator::World::Create(*state_->runtime, std::move(spec), std::move(world_options));
   EXPECT_TRUE(world.ok()) << world.status().ToString();
   state_->world = std::move(*world);
   state_->api = std::make_unique<emulator::RestApi>(*state_->world, std::move(rest));
@@ -158,13 +156,36 @@ struct Client::State {
   asio::io_context io;
   tcp::socket socket{io};
   beast::flat_buffer buffer;
+  std::chrono::milliseconds timeout;
+
+  // Runs the operation `start` begins until it completes or the timeout passes; then the
+  // socket is closed, so later calls fail at once. A blocking read with SO_RCVTIMEO would not
+  // do: Asio waits again, without a limit, when the read times out.
+  template <class Start>
+  boost::system::error_code Bounded(Start start) {
+    boost::system::error_code result = asio::error::would_block;
+    start([&](boost::system::error_code ec, std::size_t) { result = ec; });
+    io.restart();
+    io.run_for(timeout);
+    if (result == asio::error::would_block) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      io.restart();
+      io.run();  // The cancelled operation's handler.
+      result = asio::error::timed_out;
+    }
+    return result;
+  }
 };
 
-Client::Client(std::uint16_t port) : state_(std::make_unique<State>()) {
-  state_->socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  // Bounds every read: a server that never answers fails the test in 10 s, never hangs it.
-  timeval timeout{10, 0};
-  ::setsockopt(state_->socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+Client::Client(std::uint16_t port, std::chrono::milliseconds timeout)
+    : state_(std::make_unique<State>()) {
+  state_->timeout = timeout;
+  const tcp::endpoint server(asio::ip::make_address("127.0.0.1"), port);
+  const auto ec = state_->Bounded([&](auto done) {
+    state_->socket.async_connect(server, [done](boost::system::error_code e) { done(e, 0); });
+  });
+  if (ec) throw boost::system::system_error(ec, "connect");
 }
 
 Client::~Client() {
@@ -185,8 +206,8 @@ ClientResponse Client::Request(const std::string& method, const std::string& tar
   }
   request.body() = body;
   request.prepare_payload();
-  boost::system::error_code ec;
-  http::write(state_->socket, request, ec);
+  const auto ec = state_->Bounded(
+      [&](auto done) { http::async_write(state_->socket, request, std::move(done)); });
   if (ec) return ClientResponse{};
   return ReadResponse();
 }
@@ -202,15 +223,16 @@ ClientResponse Client::Get(const std::string& target,
 }
 
 void Client::WriteRaw(const std::string& bytes) {
-  boost::system::error_code ec;
-  asio::write(state_->socket, asio::buffer(bytes), ec);
+  (void)state_->Bounded(
+      [&](auto done) { asio::async_write(state_->socket, asio::buffer(bytes), std::move(done)); });
 }
 
 ClientResponse Client::ReadResponse() {
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
-  boost::system::error_code ec;
-  http::read(state_->socket, state_->buffer, parser, ec);
+  const auto ec = state_->Bounded([&](auto done) {
+    http::async_read(state_->socket, state_->buffer, parser, std::move(done));
+  });
   ClientResponse out;
   if (ec) return out;
   auto& message = parser.get();
@@ -228,9 +250,15 @@ ClientResponse Client::ReadResponse() {
 
 bool Client::ServerClosed() {
   char byte;
-  boost::system::error_code ec;
-  state_->socket.read_some(asio::buffer(&byte, 1), ec);
+  const auto ec = state_->Bounded(
+      [&](auto done) { state_->socket.async_read_some(asio::buffer(&byte, 1), std::move(done)); });
   return ec == asio::error::eof || ec == asio::error::connection_reset;
+}
+
+Json OkResult(const ClientResponse& response) {
+  EXPECT_EQ(response.status, 200) << response.body;
+  EXPECT_TRUE(response.json.is_object() && response.json.value("success", false)) << response.body;
+  return response.json.is_object() ? response.json["result"] : Json();
 }
 
 std::string QueuesPath(const std::string& suffix) {

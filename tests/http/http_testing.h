@@ -4,6 +4,7 @@
 // that fails to answer fails the test instead of hanging it; nothing sleeps.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,7 +32,8 @@ class TestServer {
   // With `manual_time`, the World runs on the manual-virtual-time runtime (starting at the
   // virtual epoch) and AdvanceTime() moves its clock; otherwise on the real-time runtime.
   explicit TestServer(platform::EnvSpec spec = PullQueueSpec(), emulator::RestOptions rest = {},
-                      emulator::HttpServerOptions http = {}, bool manual_time = false);
+                      emulator::HttpServerOptions http = {}, bool manual_time = false,
+                      emulator::WorldOptions world = {});
   // What `cfemu serve` runs (emulator/http/serve_app.h): the configuration, the engine's Worker
   // and its admin API; its schema is applied before the server listens.
   explicit TestServer(emulator::ServeAppOptions app);
@@ -71,7 +73,10 @@ struct ClientResponse {
 
 class Client {
  public:
-  explicit Client(std::uint16_t port);
+  // Throws boost::system::system_error when it cannot connect. Connecting, and every read and
+  // write of a request, gives up after `timeout` (a response then has status 0), so a server
+  // that stops answering fails a test instead of hanging it.
+  explicit Client(std::uint16_t port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -94,6 +99,9 @@ class Client {
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// The envelope's `result`, expecting a 200 with success true (a test failure otherwise).
+Json OkResult(const ClientResponse& response);
 
 // "/client/v4/accounts/acc/queues" + suffix.
 std::string QueuesPath(const std::string& suffix = "");
