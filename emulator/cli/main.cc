@@ -113,8 +113,9 @@ int main(int argc, char** argv) {
   cfemu::emulator::ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand(
       "serve",
-      "Serve the Cloudflare v4 REST API (Queues, D1, KV) on localhost over a World built from a "
-      "wrangler.jsonc, in real time, until SIGINT or SIGTERM");
+      "Serve the Cloudflare v4 REST API (Queues, D1, KV, cron) and the job engine's admin API on "
+      "localhost over a World built from a wrangler.jsonc, in real time, until SIGINT or "
+      "SIGTERM");
   serve_cmd->add_option("--config", serve.config,
                         "wrangler.jsonc (default: the compiled-in job queue wiring)");
   serve_cmd->add_option("--host", serve.host, "Address to listen on (an IP address)")
@@ -126,8 +127,8 @@ int main(int argc, char** argv) {
                         "Keep queues, D1, KV and Durable Objects in this directory (default: in "
                         "memory)");
   serve_cmd->add_option("--token", serve.token,
-                        "Require 'Authorization: Bearer TOKEN' on /client/v4/** (default: "
-                        "accept any or none)");
+                        "Require 'Authorization: Bearer TOKEN' on /client/v4/** and /admin/v1/** "
+                        "(default: accept any or none)");
   serve_cmd->add_flag("--virtual-time", serve.virtual_time,
                       "Run on virtual time (from 2026-01-01T00:00:00Z) that moves only through "
                       "POST /admin/v1/time/advance and /admin/v1/time/run-until-idle");

@@ -128,6 +128,36 @@ TEST(ScenarioFormat, NewFieldsNameTheirErrors) {
             "s.json: expect.scheduler_max_lateness_s.s: expected a number of seconds, 0 or more");
 }
 
+TEST(ScenarioFormat, ProcessorsParseAloneWithTheirErrorsNamed) {
+  auto ok = ParseProcessors(
+      Json::parse(R"({"flaky": {"duration_ms": [10, 20], "fail": {"attempts": [1]}}})"), "p.json");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(BehaviourFor(*ok, "flaky").max_ms, 20);
+  EXPECT_EQ(BehaviourFor(*ok, "other").min_ms, 1'000);  // No "*": the default behaviour.
+  auto bad = ParseProcessors(Json::parse(R"({"x": {"duration_ms": -1}})"), "p.json");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("p.json: processors.x.duration_ms"), std::string::npos)
+      << bad.status().message();
+  EXPECT_FALSE(ParseProcessors(Json::array(), "p.json").ok());
+}
+
+TEST(ScenarioFormat, ASchedulerSpecCarriesItsWindowAndTemplate) {
+  auto spec = ParseSchedulerSpec(Json::parse(R"({
+    "repeat": {"every_ms": 60000, "limit": 3, "start_date_ms": 1000, "end_date_ms": 9000},
+    "template": {"name": "report", "data": {"k": 1}, "opts": {"attempts": 2}}})"),
+                                 "body");
+  ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+  EXPECT_EQ(spec->repeat.every_ms, 60'000);
+  EXPECT_EQ(spec->repeat.start_date, 1'000);
+  EXPECT_EQ(spec->repeat.end_date, 9'000);
+  EXPECT_EQ(spec->job_template.name, "report");
+  EXPECT_EQ(spec->job_template.options.attempts, 2);
+  for (const char* bad : {R"({"template": {}})", R"({"repeat": {"pattern": "* * * * *",
+                          "every_ms": 1000}})", R"({"repeat": {"every_ms": 1000}, "x": 1})"}) {
+    EXPECT_FALSE(ParseSchedulerSpec(Json::parse(bad), "body").ok()) << bad;
+  }
+}
+
 TEST(ScenarioFormat, AFaultPlanFileCarriesRulesForcedDecisionsAndForcedOnly) {
   const Json plan = Json::parse(R"({"profile": "robustness", "rules": {"Q3": {"probability": 0.25,
     "windows": [[0, 30]], "max_firings": 2}}, "disable": ["O1"],
