@@ -119,6 +119,16 @@ double Parallel(const Options& options, std::uint16_t port, std::vector<double>&
   return seconds;
 }
 
+void ReportPush(int connections, const char* how, std::vector<double>& latencies,
+                double seconds) {
+  const double total = static_cast<double>(latencies.size());
+  std::printf(
+      "push:  %d connections%s, %.0f requests in %.2f s: %.0f requests/s; "
+      "p50 %.0f us, p99 %.0f us\n",
+      connections, how, total, seconds, total / seconds, Percentile(latencies, 0.50),
+      Percentile(latencies, 0.99));
+}
+
 void PushPhase(const Options& options, std::uint16_t port, const std::string& queue) {
   std::vector<double> latencies;
   const std::string push = Connection::Request(
@@ -130,12 +140,7 @@ void PushPhase(const Options& options, std::uint16_t port, const std::string& qu
       out.push_back(Since(start));
     }
   });
-  const double total = static_cast<double>(latencies.size());
-  std::printf(
-      "push:  %d connections, %.0f requests in %.2f s: %.0f requests/s; "
-      "p50 %.0f us, p99 %.0f us\n",
-      options.connections, total, seconds, total / seconds, Percentile(latencies, 0.50),
-      Percentile(latencies, 0.99));
+  ReportPush(options.connections, "", latencies, seconds);
 }
 
 // The push phase as wrk drives a server: one client thread, every connection a coroutine on its
@@ -176,12 +181,7 @@ void AsyncPushPhase(const Options& options, std::uint16_t port, const std::strin
   const double seconds = Since(start) / 1e6;
   std::vector<double> latencies;
   for (auto& v : each) latencies.insert(latencies.end(), v.begin(), v.end());
-  const double total = static_cast<double>(latencies.size());
-  std::printf(
-      "push:  %d connections on one client thread, %.0f requests in %.2f s: %.0f requests/s; "
-      "p50 %.0f us, p99 %.0f us\n",
-      options.connections, total, seconds, total / seconds, Percentile(latencies, 0.50),
-      Percentile(latencies, 0.99));
+  ReportPush(options.connections, " on one client thread", latencies, seconds);
 }
 
 void CyclePhase(const Options& options, std::uint16_t port, const std::string& queue) {
