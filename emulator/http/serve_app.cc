@@ -24,12 +24,36 @@ bool BindsTheEngine(const platform::EnvSpec& spec, const engine::EngineBindings&
   return d1 && coordinator;
 }
 
-// The Worker runs no script: its consumers can only be pulled.
-void ServeWorkerConsumersAsPull(platform::EnvSpec& spec, std::vector<std::string>& notes) {
+// The Cloudflare queues the engine sends to (those of its producer bindings) and their dead
+// letter queues: the queues bound to the engine.
+std::set<std::string> EngineQueues(const platform::EnvSpec& spec,
+                                   const engine::EngineBindings& bindings) {
+  std::set<std::string> names = {bindings.queue};
+  for (const auto& [logical, binding] : bindings.queues) names.insert(binding);
+  std::set<std::string> queues;
+  for (const auto& producer : spec.producers) {
+    if (names.contains(producer.binding)) queues.insert(producer.queue);
+  }
+  std::set<std::string> dead_letter_queues;
+  for (const auto& consumer : spec.consumers) {
+    if (queues.contains(consumer.queue) && !consumer.dead_letter_queue.empty()) {
+      dead_letter_queues.insert(consumer.dead_letter_queue);
+    }
+  }
+  queues.insert(dead_letter_queues.begin(), dead_letter_queues.end());
+  return queues;
+}
+
+// The Worker runs no script: worker consumers of queues outside `engine_queues` can only be
+// pulled.
+void ServeWorkerConsumersAsPull(platform::EnvSpec& spec, const std::set<std::string>& engine_queues,
+                                std::vector<std::string>& notes) {
   for (auto& consumer : spec.consumers) {
     if (consumer.type != platform::ConsumerType::kWorker) continue;
+    if (engine_queues.contains(consumer.queue)) continue;
     notes.push_back("queue " + consumer.queue +
-                    ": its worker consumer is served as an http_pull consumer (no engine)");
+                    ": its worker consumer is served as an http_pull consumer (not bound to "
+                    "the engine)");
     consumer.type = platform::ConsumerType::kHttpPull;
     consumer.max_concurrency.reset();
     consumer.handler = nullptr;
@@ -71,6 +95,8 @@ Result<std::unique_ptr<ServeApp>> ServeApp::Create(boost::asio::io_context& io,
   if (trace) app->tail_ = std::make_unique<TraceTail>(app->runtime_->trace(), options.trace_tail);
 
   const bool with_engine = BindsTheEngine(spec, bindings);
+  ServeWorkerConsumersAsPull(
+      spec, with_engine ? EngineQueues(spec, bindings) : std::set<std::string>(), app->notes_);
   core::Random root(options.seed);
   if (with_engine) {
     if (options.processors.empty()) {
@@ -100,8 +126,6 @@ Result<std::unique_ptr<ServeApp>> ServeApp::Create(boost::asio::io_context& io,
     WireEngineHandlers(spec, {consumer.Handler(), dead_letters.Handler(),
                               engine::MakeSchedulerHandler(bindings, engine::EngineConfig(),
                                                            root.Fork("tick"))});
-  } else {
-    ServeWorkerConsumersAsPull(spec, app->notes_);
   }
 
   WorldOptions world_options;

@@ -5,11 +5,12 @@
 //
 // The engine is on when the configuration binds the engine's D1 database (`DB`) and its
 // coordinator Durable Object (`COORDINATOR`, class `Coordinator`), as the compiled-in fixture
-// does. Then its worker consumers run the engine: a queue some consumer names as its
-// dead_letter_queue gets the engine's dead-letter consumer, every other worker consumer the
-// engine's consumer, whose processor behaves per job name as `processors` say (the scenario
-// format; default: complete at once with {"ok": true}); the cron trigger runs the scheduler
-// tick. Without the engine, worker consumers are served as http_pull consumers.
+// does. Then the worker consumers of the queues bound to the engine (those its producer binding
+// `JOBS` sends to, and their dead letter queues) run the engine: a dead letter queue gets the
+// engine's dead-letter consumer, the others the engine's consumer, whose processor behaves per
+// job name as `processors` say (the scenario format; default: complete at once with
+// {"ok": true}); the cron trigger runs the scheduler tick. Every other worker consumer (all of
+// them without the engine) is served as an http_pull consumer: other queues are pull-only.
 #pragma once
 
 #include <utility>  // Before any Asio header (Boost 1.74 + GCC 12).

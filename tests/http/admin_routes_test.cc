@@ -304,6 +304,34 @@ TEST_F(AdminApi, TheAdminApiNeedsTheTokenWhenOneIsSet) {
   EXPECT_EQ(client_->Get("/admin/v1/queues", {{"Authorization", "Bearer secret"}}).status, 200);
 }
 
+TEST_F(AdminApi, OnlyTheQueuesBoundToTheEngineGetItsConsumersOthersArePullOnly) {
+  emulator::ServeAppOptions options;
+  options.virtual_time = true;
+  options.config_text = R"({
+    "name": "w",
+    "queues": {
+      "producers": [{"queue": "jobs", "binding": "JOBS"}, {"queue": "mail", "binding": "MAIL"}],
+      "consumers": [{"queue": "jobs", "dead_letter_queue": "jobs-dlq"}, {"queue": "jobs-dlq"},
+                    {"queue": "mail"}]
+    },
+    "d1_databases": [{"binding": "DB", "database_name": "jobs"}],
+    "durable_objects": {"bindings": [{"name": "COORDINATOR", "class_name": "Coordinator"}]},
+    "migrations": [{"tag": "v1", "new_sqlite_classes": ["Coordinator"]}]
+  })";
+  server_ = std::make_unique<TestServer>(std::move(options));
+  client_ = std::make_unique<Client>(server_->port());
+  Add({{"name", "x"}, {"opts", {{"jobId", "e"}}}});
+  const std::string mail = QueuesPath("/" + server_->QueueId("mail"));
+  ASSERT_EQ(client_->Post(mail + "/messages", {{"body", "hello"}}).status, 200);
+  RunUntilIdle();
+  EXPECT_EQ(Job("e")["job"]["state"], "completed");  // jobs: the engine's push consumer.
+  const ClientResponse pulled = client_->Post(mail + "/messages/pull", Json::object());
+  ASSERT_EQ(pulled.status, 200) << pulled.body;  // mail: an http_pull consumer, untouched.
+  EXPECT_EQ(pulled.json["result"]["messages"].size(), 1u);
+  const std::string jobs = QueuesPath("/" + server_->QueueId("jobs"));
+  EXPECT_EQ(client_->Post(jobs + "/messages/pull", Json::object()).status, 400);
+}
+
 TEST_F(AdminApi, WithoutTheEnginesBindingsTheWorkerConsumersArePulledAndNoAdminRouteExists) {
   emulator::ServeAppOptions options;
   options.virtual_time = true;
