@@ -54,17 +54,18 @@ core::Task<core::Result<nlohmann::json>> RunBehaviour(const ProcessorBehaviour& 
   co_return b.result;
 }
 
-int WireEngineHandlers(platform::EnvSpec& spec, const EngineHandlers& handlers,
-                       const std::function<void(platform::ConsumerSpec&)>& adjust) {
+std::vector<WiredConsumer> WireEngineHandlers(
+    platform::EnvSpec& spec, const EngineHandlers& handlers,
+    const std::function<void(platform::ConsumerSpec&)>& adjust) {
   std::set<std::string, std::less<>> dead_letter_queues;
   for (const auto& c : spec.consumers) {
     if (!c.dead_letter_queue.empty()) dead_letter_queues.insert(c.dead_letter_queue);
   }
-  int wired = 0;
+  std::vector<WiredConsumer> wired;
   for (auto& c : spec.consumers) {
     if (c.type != platform::ConsumerType::kWorker) continue;
-    ++wired;
-    if (dead_letter_queues.contains(c.queue)) {
+    wired.push_back({c.queue, dead_letter_queues.contains(c.queue)});
+    if (wired.back().dead_letters) {
       c.handler = handlers.dead_letters;
       continue;
     }

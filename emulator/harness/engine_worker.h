@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "emulator/harness/scenario.h"
 #include "emulator/sim/fault_plan.h"
@@ -30,11 +31,17 @@ struct EngineHandlers {
   platform::ScheduledHandler tick;      // The scheduler tick of the cron trigger.
 };
 
+struct WiredConsumer {
+  std::string queue;
+  bool dead_letters = false;  // The dead-letter consumer (else the engine's consumer).
+};
+
 // Gives the Worker of `spec` the engine's handlers: a queue that some consumer names as its
 // dead_letter_queue gets the dead-letter consumer; every other worker consumer gets the engine's
 // consumer, then `adjust` (batch settings); the cron trigger runs the tick. http_pull consumers
-// are left as they are. Returns how many consumers were wired.
-int WireEngineHandlers(platform::EnvSpec& spec, const EngineHandlers& handlers,
-                       const std::function<void(platform::ConsumerSpec&)>& adjust = {});
+// are left as they are. Returns the consumers wired, in order.
+std::vector<WiredConsumer> WireEngineHandlers(
+    platform::EnvSpec& spec, const EngineHandlers& handlers,
+    const std::function<void(platform::ConsumerSpec&)>& adjust = {});
 
 }  // namespace cfemu::emulator

@@ -113,19 +113,13 @@ Result<std::unique_ptr<ServeApp>> ServeApp::Create(boost::asio::io_context& io,
         engine::ConsumerOptions(), root.Fork("consumer"));
     engine::DeadLetterConsumer dead_letters(bindings, engine::EngineConfig(),
                                             engine::DeadLetterOptions(), root.Fork("dlq"));
-    std::set<std::string> dead_letter_queues;
-    for (const auto& c : spec.consumers) {
-      if (!c.dead_letter_queue.empty()) dead_letter_queues.insert(c.dead_letter_queue);
-    }
-    for (const auto& c : spec.consumers) {
-      if (c.type != platform::ConsumerType::kWorker) continue;
+    const std::vector<WiredConsumer> wired = WireEngineHandlers(
+        spec, {consumer.Handler(), dead_letters.Handler(),
+               engine::MakeSchedulerHandler(bindings, engine::EngineConfig(), root.Fork("tick"))});
+    for (const WiredConsumer& c : wired) {
       app->notes_.push_back("queue " + c.queue + ": the engine's " +
-                            (dead_letter_queues.contains(c.queue) ? "dead-letter consumer"
-                                                                  : "consumer"));
+                            (c.dead_letters ? "dead-letter consumer" : "consumer"));
     }
-    WireEngineHandlers(spec, {consumer.Handler(), dead_letters.Handler(),
-                              engine::MakeSchedulerHandler(bindings, engine::EngineConfig(),
-                                                           root.Fork("tick"))});
   }
 
   WorldOptions world_options;

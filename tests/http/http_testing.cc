@@ -60,7 +60,8 @@ struct TestServer::State {
     const core::Status listening = server->Listen();
     EXPECT_TRUE(listening.ok()) << listening.ToString();
     thread = std::thread([this] {
-      while (app ? app->RunOne() : manual != nullptr ? manual->RunOne() : io.run_one() > 0) {
+      // ServeApp::RunOne is the same turn: a ServeApp's manual runtime is `manual`.
+      while (manual != nullptr ? manual->RunOne() : io.run_one() > 0) {
       }
     });
   }
