@@ -143,14 +143,6 @@ void BuildClaimBatch(sql::Batch& batch, ClaimPlan& plan, const std::string& queu
   const std::string wave_rows(kWaveRows);
   if (!plan.granted.empty()) {
     const std::string granted = sql::Dump(plan.granted);
-    batch.Add(  // K2: `active` events, under the claim's own guard (before it).
-        "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
-        "'active', ?, json_object('prev', c.state, 'epoch', c.epoch, 'gen', c.gen + 1, "
-        "'attempt', c.attempts_started + 1)" +
-            wave_rows +
-            " AND c.available_at <= ? ORDER BY "
-            "w.key",
-        now, granted, queue, due);
     plan.claim = batch.Add(  // K1: the claims; the token is the envelope's gen + 1.
         "UPDATE cfq_jobs SET state = 'active', gen = gen + 1, attempts_started = "
         "attempts_started + 1, processed_at = ?, lease_owner = ?, lease_until = ?, dispatch_at = "

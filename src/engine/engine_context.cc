@@ -2,6 +2,7 @@
 
 #include "src/engine/coordinator/coordinator.h"
 #include "src/engine/job.h"
+#include "src/engine/schema.h"
 #include "src/engine/sql.h"
 
 namespace cfemu::engine {
@@ -138,8 +139,18 @@ Task<Status> OpenQueueRows(EngineContext& context, std::string queue, QueueConfi
       queue,
       std::string(R"(["waiting","prioritized","delayed","waiting-children","active","completed",)"
                   R"("failed"])"));
+  // An older schema would run without the triggers this build's statements rely on.
+  const std::size_t version = batch.Add("SELECT coalesce(max(version), 0) FROM cfq_schema");
   auto written = co_await batch.Run("open-queue");
   if (!written.ok()) co_return SchemaMissingOr(written.status());
+  const auto& version_rows = written->at(version).results;
+  const std::int64_t applied = version_rows.empty() ? 0 : sql::Int(version_rows[0].values.at(0));
+  if (applied < LatestSchemaVersion()) {
+    co_return Status::FailedPrecondition(
+        "the database has the job engine's schema version " + std::to_string(applied) +
+        ", this build needs " + std::to_string(LatestSchemaVersion()) +
+        ": call Engine::Migrate() or run `cfemu migrate`");
+  }
   auto stub = context.Coordinator(queue);
   auto configured = co_await stub->Call(&Coordinator::Configure, queue, config_json);
   if (!configured.ok()) co_return configured.status();

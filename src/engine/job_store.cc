@@ -356,9 +356,6 @@ CompletionIndexes AppendCompletion(sql::Batch& batch, const Job& job, std::int64
   const Guard pre(job.queue_name, job.id, JobState::kActive, token);
   const Guard post(job.queue_name, job.id, JobState::kCompleted, token);
   FlushBuffered(batch, pre, completion.buffered, job.epoch, now);
-  EventText(batch, pre, "completed",
-            "\"returnvalue\":" + completion.result_json + ",\"prev\":\"active\"", job.epoch, token,
-            now);
   Metric(batch, pre, "completed", now);
   CompletionIndexes out;
   std::vector<D1Param> params{completion.result_json, now, sql::Nullable(completion.keep.age_s),
@@ -391,25 +388,18 @@ std::size_t AppendPlainCompletions(sql::Batch& batch, const std::string& queue,
   const std::string active =
       " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND c.id = w.value ->> 0 WHERE "
       "c.state = 'active' AND c.gen = w.value ->> 1";
-  batch.Add(
-      "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
-      "'completed', ?, json_object('returnvalue', json(?), 'prev', 'active', 'epoch', "
-      "c.epoch, 'gen', c.gen)" +
-          active + " ORDER BY w.key",
-      now, result_json, list, queue);
-  batch.Add(
-      "INSERT INTO cfq_metrics (queue, kind, minute, n) SELECT ?, 'completed', m.value, "
-      "k.n FROM json_each(?) m, (SELECT count(*) AS n" +
-          active +
-          ") k WHERE k.n > 0 ON "
-          "CONFLICT (queue, kind, minute) DO UPDATE SET n = n + excluded.n",
-      queue, MinuteBuckets(now), list, queue);
   const std::size_t cas = batch.Add(
       "UPDATE cfq_jobs SET state = 'completed', result = ?, finished_at = ?, attempts_made = "
       "attempts_made + 1, keep_age_s = ?, keep_count = ?, lease_owner = NULL, lease_until = NULL "
       "WHERE seq IN (SELECT c.seq" +
           active + ") RETURNING id",
       result_json, now, sql::Nullable(keep.age_s), sql::Nullable(keep.count), list, queue);
+  // changes() is the number of rows the completion above changed (a trigger's rows not counted).
+  batch.Add(
+      "INSERT INTO cfq_metrics (queue, kind, minute, n) SELECT ?, 'completed', m.value, "
+      "changes() FROM json_each(?) m WHERE changes() > 0 ON CONFLICT (queue, kind, minute) DO "
+      "UPDATE SET n = n + excluded.n",
+      queue, MinuteBuckets(now));
   if (keep.remove) {
     batch.Add(
         "DELETE FROM cfq_jobs WHERE seq IN (SELECT c.seq FROM json_each(?) w CROSS JOIN "

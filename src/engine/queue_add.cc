@@ -117,20 +117,6 @@ std::vector<D1Param> InsertValues(const std::string& queue, const NewRow& row,
       static_cast<std::int64_t>(row.pending_deps)};
 }
 
-// The `added` event and the initial state's event of every row of this add (by add token):
-// two statements, so each job's `added` comes before its state event.
-constexpr std::string_view kAddedEventSql =
-    "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, 'added', ?, "
-    "json_object('name', c.name, 'epoch', c.epoch, 'gen', c.gen) FROM json_each(?) j CROSS "
-    "JOIN cfq_jobs c ON c.queue = ? AND c.id = j.value WHERE c.add_token = ? ORDER BY j.key";
-constexpr std::string_view kStateEventSql =
-    "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, CASE "
-    "c.state WHEN 'delayed' THEN 'delayed' WHEN 'waiting-children' THEN 'waiting-children' ELSE "
-    "'waiting' END, ?, CASE WHEN c.state = 'delayed' THEN json_object('delay', c.available_at - "
-    "c.created_at, 'epoch', c.epoch, 'gen', c.gen) ELSE json_object('epoch', c.epoch, 'gen', "
-    "c.gen) END FROM json_each(?) j CROSS JOIN cfq_jobs c ON c.queue = ? AND c.id = j.value "
-    "WHERE c.add_token = ? ORDER BY j.key";
-
 // A1-A4 (and A2 for debounce-replace), placed before the insert.
 void AppendDedupeBefore(sql::Batch& batch, const std::string& queue, const NewRow& row) {
   const Dedup& d = *row.options.deduplication;
@@ -228,8 +214,6 @@ std::size_t AppendAdd(sql::Batch& batch, const std::string& queue, const NewRow&
         queue, row.id, row.now, queue, row.id, add_token);
   }
   const std::string one = "[" + sql::Dump(row.id) + "]";
-  batch.Add(std::string(kAddedEventSql), row.now, one, queue, add_token);  // A7.
-  batch.Add(std::string(kStateEventSql), row.now, one, queue, add_token);
   // A8: the duplicate's events, when this add inserted nothing.
   batch.Add(
       "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT ?, ?, 'duplicated', ?, "
@@ -502,8 +486,6 @@ void AppendInsertRows(sql::Batch& batch, const std::string& queue,
         std::move(params));
   }
   const std::string ids = IdList(rows);
-  batch.Add(std::string(kAddedEventSql), now, ids, queue, add_token);
-  batch.Add(std::string(kStateEventSql), now, ids, queue, add_token);
   batch.Add(
       "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
       "'duplicated', ?, json_object('jobId', c.id) FROM json_each(?) j CROSS JOIN cfq_jobs c ON "
@@ -598,6 +580,7 @@ Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
   if (context.closed) co_return ClosedError();
   std::vector<Job> out;
   if (input.empty()) co_return out;
+  out.reserve(input.size());
   auto config = co_await QueueConfigFor(context, name_);
   if (!config.ok()) co_return config.status();
   const bool paused = co_await PauseHint(context, name_);

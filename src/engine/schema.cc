@@ -147,9 +147,47 @@ END)");
   return m;
 }
 
+// The events of the plain lifecycle come from triggers, written by the statement that makes the
+// transition: `added` and the initial state's event on insert, `active` on a claim, `completed`
+// on a completion. The rows and their data are those the engine's own statements wrote before
+// (engine-spec.md §7.1 A7, K2, F2), but the trigger cannot disagree with the transition and
+// needs no second probe of (queue, id) per job.
+Migration MigrationV2() {
+  Migration m;
+  m.version = 2;
+  m.description = "the plain lifecycle's events (added, initial state, active, completed) by trigger";
+  auto& s = m.statements;
+  s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_added AFTER INSERT ON cfq_jobs
+BEGIN
+  INSERT INTO cfq_events (queue, job_id, event, at, data) VALUES (NEW.queue, NEW.id, 'added',
+    NEW.created_at, json_object('name', NEW.name, 'epoch', NEW.epoch, 'gen', NEW.gen));
+  INSERT INTO cfq_events (queue, job_id, event, at, data) VALUES (NEW.queue, NEW.id,
+    CASE NEW.state WHEN 'delayed' THEN 'delayed' WHEN 'waiting-children' THEN 'waiting-children'
+    ELSE 'waiting' END, NEW.created_at, CASE WHEN NEW.state = 'delayed' THEN json_object('delay',
+    NEW.available_at - NEW.created_at, 'epoch', NEW.epoch, 'gen', NEW.gen) ELSE
+    json_object('epoch', NEW.epoch, 'gen', NEW.gen) END);
+END)");
+  s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_activated
+AFTER UPDATE OF state ON cfq_jobs WHEN NEW.state = 'active' AND OLD.state <> 'active'
+BEGIN
+  INSERT INTO cfq_events (queue, job_id, event, at, data) VALUES (NEW.queue, NEW.id, 'active',
+    NEW.processed_at, json_object('prev', OLD.state, 'epoch', NEW.epoch, 'gen', NEW.gen,
+    'attempt', NEW.attempts_started));
+END)");
+  s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_completed
+AFTER UPDATE OF state ON cfq_jobs WHEN NEW.state = 'completed' AND OLD.state <> 'completed'
+BEGIN
+  INSERT INTO cfq_events (queue, job_id, event, at, data) VALUES (NEW.queue, NEW.id,
+    'completed', NEW.finished_at, json_object('returnvalue', json(NEW.result), 'prev', OLD.state,
+    'epoch', NEW.epoch, 'gen', NEW.gen));
+END)");
+  return m;
+}
+
 std::vector<Migration> BuildMigrations() {
   std::vector<Migration> all;
   all.push_back(MigrationV1());
+  all.push_back(MigrationV2());
   return all;
 }
 

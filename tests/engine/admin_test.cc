@@ -302,6 +302,38 @@ TEST(EngineGetters, MetricsCountFinishesPerMinuteNewestFirst) {
   EXPECT_EQ(metrics->data.back(), 3);
 }
 
+// A database left at schema version 1 (before the lifecycle's event triggers) is refused with
+// an instruction, then upgraded by one more migration, after which the events are written.
+TEST(EngineSetup, AnOlderSchemaIsRefusedUntilMigratedThenUpgradedInPlace) {
+  EngineTestOptions options;
+  options.migrate = false;
+  options.open_queue = false;
+  EngineWorld w(options);
+  platform::D1Database& db = **w.env().D1("DB");
+  std::vector<platform::D1PreparedStatement> v1;
+  v1.push_back(db.Prepare(
+      "CREATE TABLE cfq_schema (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"));
+  v1.push_back(db.Prepare("INSERT INTO cfq_schema (version, applied_at) VALUES (1, 0)"));
+  for (const std::string& sql : engine::Migrations().front().statements) {
+    v1.push_back(db.Prepare(sql));
+  }
+  ASSERT_TRUE(w.Run(db.Batch(std::move(v1))).ok());
+  auto refused = w.Run(w.engine().OpenQueue("jobs"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), core::Code::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("schema version 1, this build needs 2"),
+            std::string::npos)
+      << refused.status().ToString();
+  auto upgraded = w.Run(w.engine().Migrate());
+  ASSERT_TRUE(upgraded.ok()) << upgraded.status().ToString();
+  EXPECT_EQ(upgraded->applied, std::vector<int>{2});
+  ASSERT_TRUE(w.Run(w.engine().OpenQueue("jobs")).ok());
+  const Job job = w.Add("x");
+  w.RunUntilIdle();
+  EXPECT_EQ(w.EventNames(job.id),
+            (std::vector<std::string>{"added", "waiting", "active", "completed"}));
+}
+
 TEST(EngineSetup, MigrationsApplyOnceAndTheSecondRunIsANoOp) {
   EngineTestOptions options;
   options.migrate = false;
@@ -310,11 +342,11 @@ TEST(EngineSetup, MigrationsApplyOnceAndTheSecondRunIsANoOp) {
   EXPECT_EQ(w.TryAdd("x").code(), core::Code::kFailedPrecondition);  // No schema yet.
   auto first = w.Run(w.engine().Migrate());
   ASSERT_TRUE(first.ok());
-  EXPECT_EQ(first->applied, std::vector<int>{1});
+  EXPECT_EQ(first->applied, (std::vector<int>{1, 2}));
   auto second = w.Run(w.engine().Migrate());
   ASSERT_TRUE(second.ok());
   EXPECT_TRUE(second->applied.empty());
-  EXPECT_EQ(second->version, 1);
+  EXPECT_EQ(second->version, 2);
   EXPECT_TRUE(w.TryAdd("x").ok());
 }
 

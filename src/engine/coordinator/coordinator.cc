@@ -37,8 +37,8 @@ constexpr std::string_view kQueueBucket = "queue";
 const char* const kSchema[] = {
     "CREATE TABLE IF NOT EXISTS cfq_leases (job_id TEXT PRIMARY KEY, token INTEGER NOT NULL, "
     "owner TEXT NOT NULL, expires_at INTEGER NOT NULL, granted_at INTEGER NOT NULL, "
-    "group_key TEXT)",
-    "CREATE INDEX IF NOT EXISTS ix_leases_expiry ON cfq_leases (expires_at)",
+    "group_key TEXT) WITHOUT ROWID",
+    "DROP INDEX IF EXISTS ix_leases_expiry",
     "CREATE TABLE IF NOT EXISTS cfq_buckets (key TEXT PRIMARY KEY, level INTEGER NOT NULL, "
     "updated_at INTEGER NOT NULL, hint_at INTEGER NOT NULL, window_start INTEGER NOT NULL, "
     "window_count INTEGER NOT NULL, window_denials INTEGER NOT NULL)",
