@@ -38,8 +38,14 @@ const TraceValue* TraceRecord::Find(std::string_view key) const {
 
 void AppendJsonString(std::string& out, std::string_view text) {
   out.push_back('"');
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
+  // Runs of characters that need no escape are copied at once: ids, names and queue names
+  // are usually one run.
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -56,17 +62,15 @@ void AppendJsonString(std::string& out, std::string_view text) {
       case '\t':
         out += "\\t";
         break;
-      default:
-        if (c < 0x20) {
-          static constexpr char kDigits[] = "0123456789abcdef";
-          out += "\\u00";
-          out.push_back(kDigits[c >> 4]);
-          out.push_back(kDigits[c & 0xf]);
-        } else {
-          out.push_back(ch);
-        }
+      default: {
+        static constexpr char kDigits[] = "0123456789abcdef";
+        out += "\\u00";
+        out.push_back(kDigits[c >> 4]);
+        out.push_back(kDigits[c & 0xf]);
+      }
     }
   }
+  out.append(text.data() + run, text.size() - run);
   out.push_back('"');
 }
 

@@ -146,10 +146,10 @@ Task<Status> OpenQueueRows(EngineContext& context, std::string queue, QueueConfi
   const auto& version_rows = written->at(version).results;
   const std::int64_t applied = version_rows.empty() ? 0 : sql::Int(version_rows[0].values.at(0));
   if (applied < LatestSchemaVersion()) {
-    co_return Status::FailedPrecondition(
-        "the database has the job engine's schema version " + std::to_string(applied) +
-        ", this build needs " + std::to_string(LatestSchemaVersion()) +
-        ": call Engine::Migrate() or run `cfemu migrate`");
+    co_return Status::FailedPrecondition("the database has the job engine's schema version " +
+                                         std::to_string(applied) + ", this build needs " +
+                                         std::to_string(LatestSchemaVersion()) +
+                                         ": call Engine::Migrate() or run `cfemu migrate`");
   }
   auto stub = context.Coordinator(queue);
   auto configured = co_await stub->Call(&Coordinator::Configure, queue, config_json);

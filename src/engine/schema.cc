@@ -155,7 +155,8 @@ END)");
 Migration MigrationV2() {
   Migration m;
   m.version = 2;
-  m.description = "the plain lifecycle's events (added, initial state, active, completed) by trigger";
+  m.description =
+      "the plain lifecycle's events (added, initial state, active, completed) by trigger";
   auto& s = m.statements;
   s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_added AFTER INSERT ON cfq_jobs
 BEGIN

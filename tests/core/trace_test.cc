@@ -76,6 +76,12 @@ TEST(Trace, AppendJsonStringQuotesAndEscapes) {
   std::string empty;
   AppendJsonString(empty, "");
   EXPECT_EQ(empty, "\"\"");
+  // Escapes first, last, back to back, and between long plain runs.
+  std::string edges;
+  AppendJsonString(
+      edges, "\"0190a1b2-7c3d-8e4f-a5b6-c7d8e9f0a1b2\\\n\t" + std::string(70, 'x') + "\x7f\x1f");
+  EXPECT_EQ(edges, "\"\\\"0190a1b2-7c3d-8e4f-a5b6-c7d8e9f0a1b2\\\\\\n\\t" + std::string(70, 'x') +
+                       "\x7f\\u001f\"");
 }
 
 TEST(Trace, HashIsFnv1a64OfTheLinesWithNewlines) {

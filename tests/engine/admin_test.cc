@@ -3,8 +3,8 @@
 // progress, metrics, paging and search; schema migration and required bindings.
 #include <gtest/gtest.h>
 
-#include "src/engine/sql.h"
 #include "emulator/testing/engine_world.h"
+#include "src/engine/sql.h"
 
 namespace cfemu::testing {
 namespace {
