@@ -188,6 +188,41 @@ TEST(EngineLeases, ALongJobKeepsItsLeaseByAutoRenewalAndRunsOnce) {
   EXPECT_EQ(done->stalled_counter, 0);
 }
 
+// The leases live in the coordinator's storage (written in sets that share owner, times and
+// group): an evicted coordinator comes back with every lease as it was granted, and the
+// leased jobs still run once.
+TEST(EngineLeases, AnEvictedCoordinatorRebuildsEveryLeaseFromItsStorage) {
+  EngineTestOptions options;
+  options.consumer.concurrency = 10;
+  EngineWorld w(options);
+  w.SetProcessor(CompleteAfter(Minutes(2)));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    JobOptions o;
+    if (i % 2 == 0) o.group_key = i == 0 ? "tenant-a" : "tenant-b";
+    ids.push_back(w.Add("leased", Json{{"i", i}}, o).id);
+  }
+  w.RunFor(Seconds(5));
+  const engine::CoordinatorSnapshot before = w.Coordinator();
+  ASSERT_EQ(before.leases.size(), ids.size());
+  auto stub = (*w.env().DurableObjects("COORDINATOR"))->GetByName(w.queue_name());
+  ASSERT_TRUE(w.world().durable_objects("COORDINATOR")->EvictForTest(stub->id()).ok());
+  const engine::CoordinatorSnapshot after = w.Coordinator();
+  ASSERT_EQ(after.leases.size(), before.leases.size());
+  for (std::size_t i = 0; i < before.leases.size(); ++i) {
+    EXPECT_EQ(after.leases[i].id, before.leases[i].id);
+    EXPECT_EQ(after.leases[i].token, before.leases[i].token);
+    EXPECT_EQ(after.leases[i].expires_at, before.leases[i].expires_at);
+    EXPECT_TRUE(after.leases[i].live);
+  }
+  w.RunUntilIdle();
+  for (const std::string& id : ids) {
+    EXPECT_EQ(w.StateOf(id), JobState::kCompleted) << id;
+    EXPECT_EQ(w.RunsOf(id), 1) << id;
+  }
+  EXPECT_TRUE(w.Coordinator().leases.empty());
+}
+
 TEST(EngineLeases, AWorkerKilledMidJobStallsItAndTheJobFailsAfterMaxStalledCount) {
   EngineWorld w;                               // maxStalledCount 1: the second stall fails the job.
   w.SetProcessor(CompleteAfter(Minutes(20)));  // Past the 15-minute invocation limit.

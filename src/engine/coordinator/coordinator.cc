@@ -3,6 +3,9 @@
 #include "src/engine/coordinator/coordinator.h"
 
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <tuple>
 
 #include "src/core/random.h"
 #include "src/core/trace.h"
@@ -170,7 +173,11 @@ Status Coordinator::DeleteLease(const std::string& id) {
 
 Status Coordinator::FlushLeases() {
   if (dirty_leases_.empty()) return Status::Ok();
-  std::string upserts = "[";
+  // The leases of one flush mostly share their owner, times and group: one statement per such
+  // set, its ids and tokens a JSON object, which json_each reads as key and value without an
+  // extraction per field (six per lease cost more than the write).
+  using SetKey = std::tuple<std::string, std::int64_t, std::int64_t, std::optional<std::string>>;
+  std::map<SetKey, std::string> upserts;  // -> {"id": token, ...} without the closing brace.
   std::string deletes = "[";
   for (const std::string& id : dirty_leases_) {
     const auto it = leases_.find(id);
@@ -180,30 +187,23 @@ Status Coordinator::FlushLeases() {
       continue;
     }
     const Lease& lease = it->second;
-    if (upserts.size() > 1) upserts += ',';
-    upserts += '[';
-    core::AppendJsonString(upserts, id);
-    upserts += ',' + std::to_string(lease.token) + ',';
-    core::AppendJsonString(upserts, lease.owner);
-    upserts +=
-        ',' + std::to_string(lease.expires_at) + ',' + std::to_string(lease.granted_at) + ',';
-    if (lease.group) {
-      core::AppendJsonString(upserts, *lease.group);
-    } else {
-      upserts += "null";
-    }
-    upserts += ']';
+    std::string& ids =
+        upserts[SetKey(lease.owner, lease.expires_at, lease.granted_at, lease.group)];
+    ids += ids.empty() ? '{' : ',';
+    core::AppendJsonString(ids, id);
+    ids += ':' + std::to_string(lease.token);
   }
   dirty_leases_.clear();
   auto sql = storage().sql();
   if (!sql.ok()) return sql.status();
-  if (upserts.size() > 1) {
+  for (auto& [key, ids] : upserts) {
+    const auto& [owner, expires_at, granted_at, group] = key;
     CFEMU_RETURN_IF_ERROR(
         (*sql)
             ->Exec("INSERT OR REPLACE INTO cfq_leases (job_id, token, owner, expires_at, "
-                   "granted_at, group_key) SELECT value ->> 0, value ->> 1, value ->> 2, "
-                   "value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)",
-                   upserts + "]")
+                   "granted_at, group_key) SELECT key, value, ?, ?, ?, ? FROM json_each(?)",
+                   owner, expires_at, granted_at,
+                   group ? platform::D1Param(*group) : platform::D1Param(nullptr), ids + "}")
             .status());
   }
   if (deletes.size() > 1) {
