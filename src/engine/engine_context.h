@@ -58,11 +58,24 @@ struct EngineConfig {
 
 struct ConsumerState;
 
+// The state of an engine's job id generator (NewJobId): the last millisecond and the counter
+// in the random bits of the ids made in it.
+struct JobIdClock {
+  std::int64_t ms = -1;
+  std::uint64_t high = 0;  // UUIDv7 rand_a, 12 bits.
+  std::uint64_t low = 0;   // rand_b, 62 bits.
+};
+
+// A new job id (UUIDv7): the creation time, then a counter that starts at bits drawn from
+// `random` in each new millisecond. Successive ids of one clock increase.
+std::string NewJobId(core::Random& random, JobIdClock& clock, std::int64_t now_ms);
+
 struct EngineContext {
   platform::Env* env = nullptr;
   EngineBindings bindings;
   EngineConfig config;
   core::Random random{0};
+  JobIdClock job_ids;
   platform::D1Database* db = nullptr;
   platform::DurableObjectNamespace* coordinators = nullptr;
   platform::KvNamespace* kv = nullptr;  // Null without a kv binding.

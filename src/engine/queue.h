@@ -242,7 +242,4 @@ class Queue {
   std::string name_;
 };
 
-// A job id: the creation time, then bits drawn from `random` (UUIDv7 layout).
-std::string NewJobId(core::Random& random, std::int64_t now_ms);
-
 }  // namespace cfemu::engine

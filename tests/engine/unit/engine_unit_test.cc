@@ -1,9 +1,12 @@
 // The engine's pure parts: envelopes, backoff and placement, rate limiters, scheduler slots,
 // option and config JSON. No world, no time but the `now` they are given.
+#include <regex>
+
 #include <gtest/gtest.h>
 
 #include "src/core/cron.h"
 #include "src/engine/coordinator/rate_limiter.h"
+#include "src/engine/engine_context.h"
 #include "src/engine/envelope.h"
 #include "src/engine/job_scheduler.h"
 #include "src/engine/queue_config.h"
@@ -33,6 +36,41 @@ TEST(Envelope, DecodingClassifiesForeignNewerAndValidBodies) {
             EnvelopeKind::kForeign);
   Json bad_gen = {{"p", "cfq/1"}, {"q", "q"}, {"id", "a"}, {"gen", 0}, {"at", 1}};
   EXPECT_EQ(DecodeEnvelope(platform::Body(bad_gen)).kind, EnvelopeKind::kForeign);
+}
+
+// Job ids are UUIDv7 whose random bits count up within a millisecond: a bulk add's ids are
+// consecutive (the indexes keyed by id grow at their end), and they increase across
+// milliseconds and when the clock steps back.
+TEST(JobIds, AreVersion7UuidsThatIncreaseWithinAndAcrossMilliseconds) {
+  const std::regex uuid7("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  core::Random random(5);
+  JobIdClock clock;
+  const std::int64_t ms = 1767225600123;  // 0x019b76daa87b (48 bits).
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2000; ++i) ids.push_back(NewJobId(random, clock, ms));
+  ids.push_back(NewJobId(random, clock, ms - 5));  // The clock stepped back.
+  ids.push_back(NewJobId(random, clock, ms + 1));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_TRUE(std::regex_match(ids[i], uuid7)) << ids[i];
+    if (i > 0) {
+      EXPECT_LT(ids[i - 1], ids[i]) << i;
+    }
+  }
+  EXPECT_EQ(ids.front().substr(0, 13), "019b76da-a87b");
+  EXPECT_EQ(ids[ids.size() - 2].substr(0, 13), "019b76da-a87b");
+  EXPECT_EQ(ids.back().substr(0, 13), "019b76da-a87c");
+  // The counter carries from rand_b into rand_a.
+  JobIdClock full;
+  full.ms = ms;
+  full.high = 0x123;
+  full.low = (std::uint64_t{1} << 62) - 1;
+  EXPECT_EQ(NewJobId(random, full, ms), "019b76da-a87b-7124-8000-000000000000");
+  // Another engine's ids (another random start) are as valid and as ordered.
+  core::Random other(6);
+  JobIdClock other_clock;
+  const std::string a = NewJobId(other, other_clock, ms);
+  EXPECT_LT(a, NewJobId(other, other_clock, ms));
+  EXPECT_NE(a, ids.front());
 }
 
 TEST(Transitions, BackoffFollowsItsTypeAndJitterStaysWithinBounds) {
