@@ -55,10 +55,13 @@ std::size_t AppendSelectRows(sql::Batch& batch, const std::string& queue,
                              const std::vector<std::string>& ids);
 // The job a new row became (gen 1, as this add wrote it), with its seq.
 Job JobFromNewRow(const std::string& queue, const NewRow& row, std::int64_t seq);
+// The same, moving the row's name, data and opts into the job.
+Job JobFromNewRow(const std::string& queue, NewRow&& row, std::int64_t seq);
 // The jobs of `rows` from that select: built from the rows this add created (add_token), read
-// whole for the others (a duplicate id returns the existing job). In the order of `rows`.
+// whole for the others (a duplicate id returns the existing job). In the order of `rows`. The
+// rows give up their name, data and opts to the jobs built from them.
 core::Task<core::Result<std::vector<Job>>> CollectRows(EngineContext& context, std::string queue,
-                                                       std::vector<const NewRow*> rows,
+                                                       std::vector<NewRow*> rows,
                                                        const platform::D1Result& selected,
                                                        std::string add_token);
 

@@ -525,14 +525,13 @@ std::size_t AppendSelectRows(sql::Batch& batch, const std::string& queue,
       std::move(list), queue);
 }
 
-Job JobFromNewRow(const std::string& queue, const NewRow& row, std::int64_t seq) {
+namespace {
+
+// The fields of a job that its new row knows, but id, name, data and opts.
+Job JobShellFromNewRow(const std::string& queue, const NewRow& row, std::int64_t seq) {
   Job job;
   job.seq = seq;
-  job.id = row.id;
   job.queue_name = queue;
-  job.name = row.name;
-  job.data = row.data_json;
-  job.opts = row.opts_json;
   job.state = row.waiting_children ? JobState::kWaitingChildren : row.placement.state;
   job.priority = row.options.priority;
   job.lifo = row.options.lifo;
@@ -551,16 +550,37 @@ Job JobFromNewRow(const std::string& queue, const NewRow& row, std::int64_t seq)
   return job;
 }
 
+}  // namespace
+
+Job JobFromNewRow(const std::string& queue, const NewRow& row, std::int64_t seq) {
+  Job job = JobShellFromNewRow(queue, row, seq);
+  job.id = row.id;
+  job.name = row.name;
+  job.data = row.data_json;
+  job.opts = row.opts_json;
+  return job;
+}
+
+Job JobFromNewRow(const std::string& queue, NewRow&& row, std::int64_t seq) {
+  Job job = JobShellFromNewRow(queue, row, seq);
+  job.id = row.id;  // Kept: the caller may still need the row's id.
+  job.name = std::move(row.name);
+  job.data = std::move(row.data_json);
+  job.opts = std::move(row.opts_json);
+  return job;
+}
+
 Task<Result<std::vector<Job>>> CollectRows(EngineContext& context, std::string queue,
-                                           std::vector<const NewRow*> rows,
+                                           std::vector<NewRow*> rows,
                                            const platform::D1Result& selected,
                                            std::string add_token) {
   std::vector<Job> out;
+  out.reserve(rows.size());
   std::vector<std::string> others;  // Rows this add did not create: read them whole.
   for (std::size_t i = 0; i < rows.size() && i < selected.results.size(); ++i) {
     const auto& v = selected.results[i].values;
     if (sql::Str(v[2]) == add_token) {
-      out.push_back(JobFromNewRow(queue, *rows[i], sql::Int(v[0])));
+      out.push_back(JobFromNewRow(queue, std::move(*rows[i]), sql::Int(v[0])));
     } else {
       others.push_back(rows[i]->id);
       out.emplace_back();
@@ -624,12 +644,14 @@ Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
     const std::string add_token = context.random.Hex(8);
     sql::Batch batch(*context.db);
     std::vector<const NewRow*> plain;
+    std::vector<NewRow*> plain_rows;  // The same rows, for the jobs to take their values.
     std::vector<std::pair<std::size_t, std::size_t>> singles;  // (row index, select index)
     for (std::size_t i = first; i < last; ++i) {
       if (rows[i].options.deduplication || rows[i].options.parent) {
         singles.emplace_back(i, AppendAdd(batch, name_, rows[i], add_token));
       } else {
         plain.push_back(&rows[i]);
+        plain_rows.push_back(&rows[i]);
       }
     }
     std::optional<std::size_t> plain_select;
@@ -647,7 +669,7 @@ Task<Result<std::vector<Job>>> Queue::AddBulk(std::vector<BulkJob> input) {
     std::vector<Job> plain_jobs;
     if (plain_select) {
       auto collected =
-          co_await CollectRows(context, name_, plain, results->at(*plain_select), add_token);
+          co_await CollectRows(context, name_, plain_rows, results->at(*plain_select), add_token);
       if (!collected.ok()) co_return collected.status();
       plain_jobs = std::move(*collected);
     }
