@@ -7,10 +7,12 @@ namespace cfemu::emulator {
 namespace {
 
 TEST(HttpMultipart, ReadsNamedPartsWithBinaryContent) {
-  const std::string body = std::string("preamble\r\n--b\r\n") +
-                           "Content-Disposition: form-data; name=\"value\"; filename=\"x\"\r\n" +
-                           "\r\n" + std::string("a\0\r\nb", 5) + "\r\n--b\r\n" +
-                           "content-disposition: form-data; name=metadata\r\n\r\n{}\r\n--b--";
+  // Appended piece by piece: GCC 12 at -O2 reports a false array-bounds error for a chain of
+  // + on a std::string temporary.
+  std::string body = "preamble\r\n--b\r\n";
+  body += "Content-Disposition: form-data; name=\"value\"; filename=\"x\"\r\n\r\n";
+  body += std::string("a\0\r\nb", 5);
+  body += "\r\n--b\r\ncontent-disposition: form-data; name=metadata\r\n\r\n{}\r\n--b--";
   const auto parts = ParseMultipart("multipart/form-data; boundary=\"b\"", body);
   ASSERT_TRUE(parts);
   ASSERT_EQ(parts->size(), 2u);
