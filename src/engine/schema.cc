@@ -1,6 +1,7 @@
 #include "src/engine/schema.h"
 
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace cfemu::engine {
@@ -59,6 +60,58 @@ BEGIN
 END)",
 };
 
+// The CHECKs of cfq_jobs that test a column against a list of values, spelled as V1 wrote them
+// (IN lists) or as V2 does (OR chains, see MigrationV2).
+struct JobsValueChecks {
+  const char* state;
+  const char* parent_policy;
+  const char* finished;  // Terminal states and only they have finished_at.
+};
+
+constexpr JobsValueChecks kInLists{
+    "state IN ('waiting','delayed','prioritized','waiting-children','active','completed',"
+    "'failed')",
+    "parent_policy IN ('fail','ignore','remove','continue')",
+    "(state IN ('completed','failed')) = (finished_at IS NOT NULL)"};
+
+constexpr JobsValueChecks kOrChains{
+    "state = 'waiting' OR state = 'delayed' OR state = 'prioritized' OR state = "
+    "'waiting-children' OR state = 'active' OR state = 'completed' OR state = 'failed'",
+    "parent_policy = 'fail' OR parent_policy = 'ignore' OR parent_policy = 'remove' OR "
+    "parent_policy = 'continue'",
+    "(state = 'completed' OR state = 'failed') = (finished_at IS NOT NULL)"};
+
+// CREATE TABLE `head` with cfq_jobs' columns and rules.
+std::string JobsTable(std::string_view head, const JobsValueChecks& checks) {
+  return std::string(head) + R"( (
+  seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,
+  data TEXT NOT NULL, opts TEXT NOT NULL,
+  state TEXT NOT NULL CHECK ()" +
+         checks.state + R"(),
+  priority INTEGER NOT NULL DEFAULT 0 CHECK (priority BETWEEN 0 AND 2097151),
+  lifo INTEGER NOT NULL DEFAULT 0, order_key INTEGER NOT NULL, group_key TEXT,
+  gen INTEGER NOT NULL DEFAULT 1 CHECK (gen >= 1), available_at INTEGER NOT NULL,
+  dispatch_at INTEGER, dispatch_deadline INTEGER, lost_count INTEGER NOT NULL DEFAULT 0,
+  attempts_max INTEGER NOT NULL DEFAULT 1 CHECK (attempts_max >= 1),
+  attempts_started INTEGER NOT NULL DEFAULT 0, attempts_made INTEGER NOT NULL DEFAULT 0,
+  stalled_count INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0,
+  discarded INTEGER NOT NULL DEFAULT 0, dead_lettered INTEGER NOT NULL DEFAULT 0,
+  progress TEXT, result TEXT, failed_reason TEXT, stacktrace TEXT,
+  lease_owner TEXT, lease_until INTEGER,
+  parent_queue TEXT, parent_id TEXT,
+  parent_policy TEXT CHECK ()" +
+         checks.parent_policy + R"(),
+  pending_deps INTEGER NOT NULL DEFAULT 0, dedup_id TEXT, scheduler_id TEXT,
+  keep_age_s INTEGER, keep_count INTEGER, add_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL, processed_at INTEGER, finished_at INTEGER,
+  UNIQUE (queue, id),
+  CHECK ()" +
+         checks.finished +
+         R"(),
+  CHECK (state <> 'active' OR dispatch_at IS NULL),
+  CHECK (attempts_made <= attempts_started)))";
+}
+
 void Append(std::vector<std::string>& statements, const auto& more) {
   for (const char* statement : more) statements.emplace_back(statement);
 }
@@ -74,30 +127,7 @@ Migration MigrationV1() {
   config TEXT NOT NULL DEFAULT '{}',
   paused_mirror INTEGER NOT NULL DEFAULT 0 CHECK (paused_mirror IN (0,1)),
   created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL))");
-  s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_jobs (
-  seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,
-  data TEXT NOT NULL, opts TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('waiting','delayed','prioritized','waiting-children',
-                                       'active','completed','failed')),
-  priority INTEGER NOT NULL DEFAULT 0 CHECK (priority BETWEEN 0 AND 2097151),
-  lifo INTEGER NOT NULL DEFAULT 0, order_key INTEGER NOT NULL, group_key TEXT,
-  gen INTEGER NOT NULL DEFAULT 1 CHECK (gen >= 1), available_at INTEGER NOT NULL,
-  dispatch_at INTEGER, dispatch_deadline INTEGER, lost_count INTEGER NOT NULL DEFAULT 0,
-  attempts_max INTEGER NOT NULL DEFAULT 1 CHECK (attempts_max >= 1),
-  attempts_started INTEGER NOT NULL DEFAULT 0, attempts_made INTEGER NOT NULL DEFAULT 0,
-  stalled_count INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0,
-  discarded INTEGER NOT NULL DEFAULT 0, dead_lettered INTEGER NOT NULL DEFAULT 0,
-  progress TEXT, result TEXT, failed_reason TEXT, stacktrace TEXT,
-  lease_owner TEXT, lease_until INTEGER,
-  parent_queue TEXT, parent_id TEXT,
-  parent_policy TEXT CHECK (parent_policy IN ('fail','ignore','remove','continue')),
-  pending_deps INTEGER NOT NULL DEFAULT 0, dedup_id TEXT, scheduler_id TEXT,
-  keep_age_s INTEGER, keep_count INTEGER, add_token TEXT NOT NULL,
-  created_at INTEGER NOT NULL, processed_at INTEGER, finished_at INTEGER,
-  UNIQUE (queue, id),
-  CHECK ((state IN ('completed','failed')) = (finished_at IS NOT NULL)),
-  CHECK (state <> 'active' OR dispatch_at IS NULL),
-  CHECK (attempts_made <= attempts_started)))");
+  s.push_back(JobsTable("CREATE TABLE IF NOT EXISTS cfq_jobs", kInLists));
   s.push_back(R"(CREATE TABLE IF NOT EXISTS cfq_events (
   eid INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, job_id TEXT,
   event TEXT NOT NULL, at INTEGER NOT NULL, data TEXT))");
@@ -196,32 +226,7 @@ Migration MigrationV2() {
   auto& s = m.statements;
   // Every table first, then indexes and triggers: a rename re-reads the triggers, which name
   // the other tables.
-  Rebuild(s, "cfq_jobs", R"(CREATE TABLE cfq_jobs_v2 (
-  seq INTEGER PRIMARY KEY, queue TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,
-  data TEXT NOT NULL, opts TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state = 'waiting' OR state = 'delayed' OR state = 'prioritized'
-                             OR state = 'waiting-children' OR state = 'active'
-                             OR state = 'completed' OR state = 'failed'),
-  priority INTEGER NOT NULL DEFAULT 0 CHECK (priority BETWEEN 0 AND 2097151),
-  lifo INTEGER NOT NULL DEFAULT 0, order_key INTEGER NOT NULL, group_key TEXT,
-  gen INTEGER NOT NULL DEFAULT 1 CHECK (gen >= 1), available_at INTEGER NOT NULL,
-  dispatch_at INTEGER, dispatch_deadline INTEGER, lost_count INTEGER NOT NULL DEFAULT 0,
-  attempts_max INTEGER NOT NULL DEFAULT 1 CHECK (attempts_max >= 1),
-  attempts_started INTEGER NOT NULL DEFAULT 0, attempts_made INTEGER NOT NULL DEFAULT 0,
-  stalled_count INTEGER NOT NULL DEFAULT 0, epoch INTEGER NOT NULL DEFAULT 0,
-  discarded INTEGER NOT NULL DEFAULT 0, dead_lettered INTEGER NOT NULL DEFAULT 0,
-  progress TEXT, result TEXT, failed_reason TEXT, stacktrace TEXT,
-  lease_owner TEXT, lease_until INTEGER,
-  parent_queue TEXT, parent_id TEXT,
-  parent_policy TEXT CHECK (parent_policy = 'fail' OR parent_policy = 'ignore'
-                            OR parent_policy = 'remove' OR parent_policy = 'continue'),
-  pending_deps INTEGER NOT NULL DEFAULT 0, dedup_id TEXT, scheduler_id TEXT,
-  keep_age_s INTEGER, keep_count INTEGER, add_token TEXT NOT NULL,
-  created_at INTEGER NOT NULL, processed_at INTEGER, finished_at INTEGER,
-  UNIQUE (queue, id),
-  CHECK ((state = 'completed' OR state = 'failed') = (finished_at IS NOT NULL)),
-  CHECK (state <> 'active' OR dispatch_at IS NULL),
-  CHECK (attempts_made <= attempts_started)))");
+  Rebuild(s, "cfq_jobs", JobsTable("CREATE TABLE cfq_jobs_v2", kOrChains));
   Rebuild(s, "cfq_deps", R"(CREATE TABLE cfq_deps_v2 (
   parent_queue TEXT NOT NULL, parent_id TEXT NOT NULL,
   child_queue TEXT NOT NULL, child_id TEXT NOT NULL,
