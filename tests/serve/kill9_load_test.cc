@@ -161,17 +161,25 @@ struct Load {
   std::string queue_path;
   std::string query_path;
   std::atomic<bool> killing{false};
-  std::atomic<int> in_flight{0};
+  std::atomic<int> in_flight{0};  // Raised under mutex, so a waiter cannot miss it.
   std::mutex mutex;
-  std::condition_variable answered_cv;
+  std::condition_variable changed;
   std::int64_t answered = 0;  // Guarded by mutex.
+
+  void Sending() {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      ++in_flight;
+    }
+    changed.notify_all();
+  }
 
   void Answered(std::int64_t n) {
     {
       std::lock_guard<std::mutex> lock(mutex);
       answered += n;
     }
-    answered_cv.notify_all();
+    changed.notify_all();
   }
 };
 
@@ -218,7 +226,7 @@ void RunClient(int client_index, Load& load, Tally& tally) {
   for (int round = 0; !load.killing; ++round) {
     const std::string id = "c" + std::to_string(client_index) + "-" + std::to_string(round);
     for (const Call& call : Round(load, id)) {
-      ++load.in_flight;
+      load.Sending();
       const ClientResponse r = client->Post(call.path, call.body);
       --load.in_flight;
       if (!Succeeded(r)) {
@@ -314,8 +322,8 @@ std::multiset<std::string> Drain(Client& client, const std::string& queue_path,
 }
 
 // Starts the clients, lets them write (see kLoadTime), and kills the server while at
-// least one request is in flight (a bounded spin: clients send again within microseconds of an
-// answer). Returns how many requests were in flight at the kill.
+// least one request is in flight (clients send again within microseconds of an answer; the
+// wait is bounded). Returns how many requests were in flight at the kill.
 int LoadAndKill(ServeProcess& server, Load& load, std::vector<Tally>& tallies) {
   std::vector<std::thread> clients;
   for (int i = 0; i < kClients; ++i) {
@@ -323,12 +331,10 @@ int LoadAndKill(ServeProcess& server, Load& load, std::vector<Tally>& tallies) {
   }
   {
     std::unique_lock<std::mutex> lock(load.mutex);
-    load.answered_cv.wait_for(lock, kLoadTime,
-                              [&] { return load.answered >= kAnsweredBeforeKill; });
+    load.changed.wait_for(lock, kLoadTime, [&] { return load.answered >= kAnsweredBeforeKill; });
     EXPECT_GE(load.answered, kMinAnswered) << "too few writes answered before the kill";
+    load.changed.wait_for(lock, seconds(1), [&] { return load.in_flight.load() > 0; });
   }
-  const auto deadline = Clock::now() + seconds(1);
-  while (load.in_flight.load() == 0 && Clock::now() < deadline) std::this_thread::yield();
   load.killing = true;
   const int in_flight = load.in_flight.load();
   server.Kill();
