@@ -1,6 +1,7 @@
 #include "emulator/queues/message_codec.h"
 
 #include <cctype>
+#include <memory>
 
 #include "src/core/limits.h"
 #include "src/core/utf8.h"
@@ -34,9 +35,24 @@ Status Invalid(std::string message) {
   return Status::InvalidArgument(std::move(message) + " (10203)", kMetadataInvalid);
 }
 
+// An output of nlohmann's serializer that only counts: the size of `dump()` (same escapes,
+// number formats and UTF-8 checks) without building the text, once per message sent.
+class CountingOutput final : public nlohmann::detail::output_adapter_protocol<char> {
+ public:
+  void write_character(char) override { ++size_; }
+  void write_characters(const char*, std::size_t length) override { size_ += length; }
+  std::size_t size() const { return size_; }
+
+ private:
+  std::size_t size_ = 0;
+};
+
 Result<std::int64_t> JsonSize(const Json& json) {
   try {
-    return static_cast<std::int64_t>(json.dump().size());
+    auto output = std::make_shared<CountingOutput>();
+    nlohmann::detail::serializer<Json> serializer(output, ' ');
+    serializer.dump(json, /*pretty_print=*/false, /*ensure_ascii=*/false, /*indent_step=*/0);
+    return static_cast<std::int64_t>(output->size());
   } catch (const Json::exception& e) {
     return Invalid(std::string("Message body cannot be serialized as JSON: ") + e.what());
   }

@@ -290,7 +290,7 @@ class DurableObjectStub {
   }
 
  protected:
-  // Delivers `body` to the object (implementation of Call()).
+  // Delivers `body` to the object and runs it at most once (implementation of Call()).
   virtual Task<Status> Invoke(std::function<Task<Status>(DurableObject&)> body) = 0;
 
  private:
@@ -303,7 +303,8 @@ class DurableObjectStub {
     if (target == nullptr) {
       co_return Status::FailedPrecondition("the object is not of the method's class");
     }
-    auto call = [&](auto&... a) { return (target->*method)(a...); };
+    // The arguments move on into the method: the copy the call made is the object's own.
+    auto call = [&](auto&... a) { return (target->*method)(std::move(a)...); };
     Task<Result<R>> task = std::apply(call, args);
     Result<R> result = co_await std::move(task);
     *slot = std::move(result);
@@ -313,9 +314,13 @@ class DurableObjectStub {
   template <class T, class R, class Method, class Tuple>
   Task<Result<R>> CallPacked(Method method, Tuple args) {
     auto slot = std::make_shared<Result<R>>();
-    std::function<Task<Status>(DurableObject&)> body = [method, args, slot](DurableObject& o) {
-      return Apply<T, R>(o, method, args, slot);
-    };
+    // Invoke() runs the body at most once, so it hands the arguments on instead of copying
+    // them again: one copy per call (made above, from the caller's values), as one structured
+    // clone in production.
+    std::function<Task<Status>(DurableObject&)> body =
+        [method, args = std::move(args), slot](DurableObject& o) mutable {
+          return Apply<T, R>(o, method, std::move(args), slot);
+        };
     const Status delivered = co_await Invoke(std::move(body));
     if (!delivered.ok()) co_return delivered;
     Result<R> result = std::move(*slot);

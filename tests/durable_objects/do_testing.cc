@@ -103,6 +103,8 @@ Task<Result<std::vector<std::string>>> Counter::Log(std::string entry, std::int6
   co_return log_;
 }
 
+Task<Result<int>> Counter::Copies(CopyCount value) { co_return value.copies; }
+
 Task<Result<bool>> Counter::Throw() {
   throw std::runtime_error("method threw");
   co_return true;

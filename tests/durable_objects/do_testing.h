@@ -75,6 +75,19 @@ class DoWorld {
   std::map<std::string, std::shared_ptr<TestEnv>> envs_;
 };
 
+// A value that counts the copies made of it (moves are free).
+struct CopyCount {
+  CopyCount() = default;
+  CopyCount(const CopyCount& other) : copies(other.copies + 1) {}
+  CopyCount(CopyCount&&) = default;
+  CopyCount& operator=(const CopyCount& other) {
+    copies = other.copies + 1;
+    return *this;
+  }
+  CopyCount& operator=(CopyCount&&) = default;
+  int copies = 0;
+};
+
 // A counter whose value lives in storage ("count") and whose constructions are counted.
 class Counter : public platform::DurableObject {
  public:
@@ -86,6 +99,8 @@ class Counter : public platform::DurableObject {
   // Appends `entry` to the in-memory log after sleeping `pause_ms` (an interleaving point).
   Task<Result<std::vector<std::string>>> Log(std::string entry, std::int64_t pause_ms);
   Task<Result<bool>> Throw();
+  // How many copies of the argument were made on its way into the object.
+  Task<Result<int>> Copies(CopyCount value);
 
  private:
   std::int64_t calls_ = 0;

@@ -92,6 +92,15 @@ TEST_F(NamespaceTest, ArgumentsAndResultsAreCopies) {
   EXPECT_EQ((*log)[0], "first");
 }
 
+// One copy per call, as one structured clone: of a value the caller keeps, none of a value it
+// hands over. The argument is not copied again on its way to the method.
+TEST_F(NamespaceTest, AnArgumentIsCopiedOnceAndAMovedOneNotAtAll) {
+  auto stub = ns().GetByName("copies");
+  CopyCount kept;
+  EXPECT_EQ(*sim.Run(stub->Call(&Counter::Copies, kept)), 1);
+  EXPECT_EQ(*sim.Run(stub->Call(&Counter::Copies, CopyCount())), 0);
+}
+
 Task<std::vector<Result<std::vector<std::string>>>> LogConcurrently(
     platform::DurableObjectStub& first, platform::DurableObjectStub& second) {
   std::vector<Task<Result<std::vector<std::string>>>> calls;

@@ -103,5 +103,35 @@ TEST(MessageCodec, SizeIsTheSerializedBodyPlusExactly100Bytes) {
   EXPECT_EQ(EncodeBody(Json("\xc3\xa9"), ContentType::kJson)->size_bytes, 104);
 }
 
+// The size is measured without building the text; it must still be the text's length.
+TEST(MessageCodec, JsonSizeIsTheLengthOfTheCompactTextForEveryKindOfValue) {
+  const Json values[] = {
+      nullptr,
+      true,
+      -42,
+      std::uint64_t{18'446'744'073'709'551'615u},
+      0.1,
+      1e300,
+      -2.5e-7,
+      "quote \" backslash \\ tab \t newline \n bell \x07 del \x7f",
+      "\xe2\x82\xac \xf0\x9f\x98\x80",
+      Json::array({1, "two", Json::object(), Json::array()}),
+      {{"p", "cfq/1"}, {"q", "emails"}, {"id", "0190-ab"}, {"gen", 3}, {"nested", {{"x", 1.5}}}},
+  };
+  for (const Json& value : values) {
+    SCOPED_TRACE(value.dump());
+    auto encoded = EncodeBody(value, ContentType::kJson);
+    ASSERT_TRUE(encoded.ok()) << encoded.status().ToString();
+    EXPECT_EQ(encoded->size_bytes, static_cast<std::int64_t>(value.dump().size()) + 100);
+  }
+}
+
+TEST(MessageCodec, AJsonStringThatIsNotUtf8IsRejected) {
+  auto encoded = EncodeBody(Json{{"name", "\xff\xfe"}}, ContentType::kJson);
+  ASSERT_FALSE(encoded.ok());
+  EXPECT_EQ(encoded.status().code(), core::Code::kInvalidArgument);
+  EXPECT_NE(encoded.status().message().find("cannot be serialized as JSON"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace cfemu::emulator
