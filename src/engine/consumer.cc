@@ -123,10 +123,10 @@ std::map<std::string, std::vector<Incoming>> Decode(Invocation& inv,
 // ---- The claim batch (K1-K6) ------------------------------------------------------------------
 
 struct ClaimPlan {
-  Json granted = Json::array();  // [id, envGen, token]
-  Json parked = Json::array();   // [id, envGen]
-  Json limited = Json::array();  // [id, envGen, retryAt]
-  Json ids = Json::array();
+  sql::JsonList granted;  // [id, envGen, token]
+  sql::JsonList parked;   // [id, envGen]
+  sql::JsonList limited;  // [id, envGen, retryAt]
+  sql::JsonList ids;
   std::optional<std::size_t> claim, redelay, classify;
 };
 
@@ -142,7 +142,7 @@ void BuildClaimBatch(sql::Batch& batch, ClaimPlan& plan, const std::string& queu
   const std::int64_t due = now + config.early_tolerance_ms;
   const std::string wave_rows(kWaveRows);
   if (!plan.granted.empty()) {
-    const std::string granted = sql::Dump(plan.granted);
+    const std::string granted = plan.granted.Text();
     plan.claim = batch.Add(  // K1: the claims; the token is the envelope's gen + 1.
         "UPDATE cfq_jobs SET state = 'active', gen = gen + 1, attempts_started = "
         "attempts_started + 1, processed_at = ?, lease_owner = ?, lease_until = ?, dispatch_at = "
@@ -151,7 +151,7 @@ void BuildClaimBatch(sql::Batch& batch, ClaimPlan& plan, const std::string& queu
         now, owner, now + config.lock_duration_ms, granted, queue, due);
   }
   if (!plan.limited.empty()) {
-    const std::string limited = sql::Dump(plan.limited);
+    const std::string limited = plan.limited.Text();
     batch.Add(  // K5: `delayed` events of the re-delays (T16).
         "INSERT INTO cfq_events (queue, job_id, event, at, data) SELECT c.queue, c.id, "
         "'delayed', ?, json_object('reason', 'rate-limit', 'delay', max(c.available_at, "
@@ -171,12 +171,15 @@ void BuildClaimBatch(sql::Batch& batch, ClaimPlan& plan, const std::string& queu
         "UPDATE cfq_jobs SET gen = gen + 1, dispatch_at = NULL, dispatch_deadline = NULL WHERE "
         "seq IN (SELECT c.seq" +
             wave_rows + ")",
-        sql::Dump(plan.parked), queue);
+        plan.parked.Text(), queue);
   }
-  plan.classify = batch.Add(  // K6: what every envelope of the wave found.
+  // K6: what every envelope of the wave found, except the rows K1 just claimed (active under
+  // this owner since now), which K1 returned whole.
+  plan.classify = batch.Add(
       "SELECT id, gen, state, available_at FROM cfq_jobs WHERE queue = ? AND id IN (SELECT "
-      "value FROM json_each(?))",
-      queue, sql::Dump(plan.ids));
+      "value FROM json_each(?)) AND NOT (state = 'active' AND lease_owner = ? AND "
+      "processed_at = ?)",
+      queue, plan.ids.Text(), owner, now);
 }
 
 struct RowState {
@@ -276,7 +279,7 @@ void TraceClaims(EngineContext& context, const std::string& queue,
 // After a claim batch whose outcome is unknown: the granted rows ([id, envGen, token]) that it
 // claimed for this owner, as runs; nullopt when the read itself failed.
 Task<std::optional<std::vector<std::unique_ptr<JobRun>>>> ProbeClaims(
-    std::shared_ptr<Invocation> inv, std::string queue, Json granted, QueueConfig config,
+    std::shared_ptr<Invocation> inv, std::string queue, std::string granted, QueueConfig config,
     std::int64_t now) {
   // A read is safe to repeat: a few tries keep one failed read from stranding a landed claim.
   Result<platform::D1Result> rows = Status::Unavailable("not read");
@@ -286,7 +289,7 @@ Task<std::optional<std::vector<std::unique_ptr<JobRun>>>> ProbeClaims(
                          " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND "
                          "c.id = w.value ->> 0 WHERE c.state = 'active' AND c.gen = "
                          "w.value ->> 2 AND c.lease_owner = ? ORDER BY w.key")
-               .Bind(sql::Dump(granted), queue, inv->owner)
+               .Bind(granted, queue, inv->owner)
                .All();
     if (rows.code() == core::Code::kCancelled) break;
   }
@@ -328,17 +331,17 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vect
   for (std::size_t i = 0; i < wave.size(); ++i) {
     const Envelope& e = wave[i].envelope;
     const AdmitAnswer& a = admitted->answers.at(i);
-    plan.ids.push_back(e.id);
+    plan.ids.Add(e.id);
     switch (a.outcome) {
       case AdmitOutcome::kGranted:
-        plan.granted.push_back(Json::array({e.id, e.gen, a.token}));
+        plan.granted.AddRow(e.id, {e.gen, a.token});
         break;
       case AdmitOutcome::kPaused:
       case AdmitOutcome::kSaturated:
-        plan.parked.push_back(Json::array({e.id, e.gen}));
+        plan.parked.AddRow(e.id, {e.gen});
         break;
       case AdmitOutcome::kLimited:
-        plan.limited.push_back(Json::array({e.id, e.gen, a.retry_at}));
+        plan.limited.AddRow(e.id, {e.gen, a.retry_at});
         break;
       case AdmitOutcome::kBusy:
         break;
@@ -356,7 +359,7 @@ Task<void> RunWave(std::shared_ptr<Invocation> inv, std::string queue, std::vect
     std::optional<std::vector<std::unique_ptr<JobRun>>> landed;
     if (code != core::Code::kUnavailable && code != core::Code::kOverloaded &&
         code != core::Code::kCancelled && !plan.granted.empty()) {
-      landed = co_await ProbeClaims(inv, queue, plan.granted, config, now);
+      landed = co_await ProbeClaims(inv, queue, plan.granted.Text(), config, now);
     }
     if (landed && !landed->empty()) {
       std::set<std::string> running;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 
 #include "src/core/status.h"
 #include "src/core/task.h"
+#include "src/core/trace.h"
 #include "src/platform/d1.h"
 
 namespace cfemu::engine::sql {
@@ -64,6 +66,39 @@ inline D1Param Nullable(const std::optional<std::string>& value) {
 inline std::string Dump(const nlohmann::json& value) {
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+// A JSON array for json_each(?), written as text element by element: a wave's ids and
+// [id, gen, ...] rows without a Json tree that is built only to be dumped.
+class JsonList {
+ public:
+  bool empty() const { return count_ == 0; }
+  std::size_t size() const { return count_; }
+  // Appends the string `value`.
+  void Add(std::string_view value) {
+    Next();
+    core::AppendJsonString(text_, value);
+  }
+  // Appends the array [id, numbers...].
+  void AddRow(std::string_view id, std::initializer_list<std::int64_t> numbers) {
+    Next();
+    text_.push_back('[');
+    core::AppendJsonString(text_, id);
+    for (std::int64_t n : numbers) {
+      text_.push_back(',');
+      text_ += std::to_string(n);
+    }
+    text_.push_back(']');
+  }
+  // The array's text.
+  std::string Text() const { return text_ + ']'; }
+
+ private:
+  void Next() {
+    if (count_++ > 0) text_.push_back(',');
+  }
+  std::string text_ = "[";
+  std::size_t count_ = 0;
+};
 
 // The statements of one D1 batch (one transaction). Add() returns the statement's index in
 // the results of Run().

@@ -317,10 +317,10 @@ class DurableObjectStub {
     // Invoke() runs the body at most once, so it hands the arguments on instead of copying
     // them again: one copy per call (made above, from the caller's values), as one structured
     // clone in production.
-    std::function<Task<Status>(DurableObject&)> body =
-        [method, args = std::move(args), slot](DurableObject& o) mutable {
-          return Apply<T, R>(o, method, std::move(args), slot);
-        };
+    std::function<Task<Status>(DurableObject&)> body = [method, args = std::move(args),
+                                                        slot](DurableObject& o) mutable {
+      return Apply<T, R>(o, method, std::move(args), slot);
+    };
     const Status delivered = co_await Invoke(std::move(body));
     if (!delivered.ok()) co_return delivered;
     Result<R> result = std::move(*slot);

@@ -10,6 +10,7 @@
 #include "src/engine/envelope.h"
 #include "src/engine/job_scheduler.h"
 #include "src/engine/queue_config.h"
+#include "src/engine/sql.h"
 #include "src/engine/transitions.h"
 
 namespace cfemu::engine {
@@ -41,6 +42,21 @@ TEST(Envelope, DecodingClassifiesForeignNewerAndValidBodies) {
 // Job ids are UUIDv7 whose random bits count up within a millisecond: a bulk add's ids are
 // consecutive (the indexes keyed by id grow at their end), and they increase across
 // milliseconds and when the clock steps back.
+TEST(SqlJsonList, WritesTheArrayJsonEachReadsWithStringsEscaped) {
+  sql::JsonList empty;
+  EXPECT_TRUE(empty.empty());
+  EXPECT_EQ(empty.Text(), "[]");
+  sql::JsonList ids;
+  ids.Add("a\"b\\c");
+  ids.Add("\xc3\xa9\n");
+  EXPECT_EQ(ids.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(ids.Text()), nlohmann::json::array({"a\"b\\c", "\xc3\xa9\n"}));
+  sql::JsonList rows;
+  rows.AddRow("job-1", {3, -4});
+  rows.AddRow("job-2", {});
+  EXPECT_EQ(rows.Text(), R"([["job-1",3,-4],["job-2"]])");
+}
+
 TEST(JobIds, AreVersion7UuidsThatIncreaseWithinAndAcrossMilliseconds) {
   const std::regex uuid7("[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
   core::Random random(5);
