@@ -31,7 +31,8 @@ struct StoredMessage {
   std::uint64_t seq = 0;  // Arrival order in this queue.
   std::string id;         // 32 hex characters; kept when dead-lettered.
   ContentType content_type = ContentType::kJson;
-  platform::Body body;
+  // Immutable once stored: every delivery shares it (a consumer sees it only as const).
+  std::shared_ptr<const platform::Body> body;
   core::Instant timestamp;     // When it was sent (the original send for a dead letter).
   core::Instant enqueued_at;   // When it arrived in this queue: retention counts from here.
   core::Instant available_at;  // enqueued_at + its send delay: when it may first be delivered.

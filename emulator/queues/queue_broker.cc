@@ -316,7 +316,7 @@ core::Result<platform::QueueMetrics> QueueBroker::Enqueue(std::vector<SendItem> 
     m.seq = next_seq_++;
     m.id = core::NewMessageId(ids_);
     m.content_type = item.encoded.type;
-    m.body = std::move(item.encoded.body);
+    m.body = std::make_shared<const platform::Body>(std::move(item.encoded.body));
     m.timestamp = now;
     m.enqueued_at = now;
     m.available_at = now + item.delay;
@@ -985,7 +985,7 @@ platform::PullResult QueueBroker::Pull(int consumer, int batch_size, Duration vi
                          .Int("attempts", d.attempts)
                          .Str("lease", lease_id));
       }
-      result.messages.push_back({m.id, m.body, d.attempts, m.timestamp, std::move(lease_id)});
+      result.messages.push_back({m.id, *m.body, d.attempts, m.timestamp, std::move(lease_id)});
     }
   }
   result.metrics = Metrics();
@@ -1090,7 +1090,7 @@ std::vector<QueueBroker::Peeked> QueueBroker::Peek(int batch_size) const {
   std::vector<Peeked> out;
   const_cast<MessageStore&>(*store_).ForEach([&](StoredMessage& m) {
     if (static_cast<int>(out.size()) >= batch_size) return;
-    Peeked peeked{m.id, m.body, 1, m.timestamp, RefOf(m)};
+    Peeked peeked{m.id, *m.body, 1, m.timestamp, RefOf(m)};
     for (const Delivery& d : m.deliveries) {
       if (d.state == Delivery::State::kResolved) continue;
       peeked.attempts = d.attempts;

@@ -104,7 +104,7 @@ Status SqliteMessageStore::Load() {
     const core::Bytes* bytes = std::get_if<core::Bytes>(&row[4]);
     auto body = DecodeBody(Int(row[3]), bytes ? *bytes : core::Bytes());
     if (!body.ok()) return body.status();
-    m.body = std::move(*body);
+    m.body = std::make_shared<const platform::Body>(std::move(*body));
     m.timestamp = core::Instant::FromUnixMs(Int(row[5]));
     m.enqueued_at = core::Instant::FromUnixMs(Int(row[6]));
     m.size_bytes = Int(row[7]);
@@ -124,7 +124,7 @@ void SqliteMessageStore::Write(const Result<sqlite::Output>& result) const {
 
 StoredMessage& SqliteMessageStore::Insert(StoredMessage message) {
   CHECK(messages_.empty() || messages_.rbegin()->first < message.seq);
-  auto [kind, bytes] = EncodeBody(message.body);
+  auto [kind, bytes] = EncodeBody(*message.body);
   Write(connection_->QueryInternal(
       "INSERT INTO messages (seq, id, content_type, body_kind, body, timestamp, enqueued_at, "
       "size, deliveries, unresolved, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

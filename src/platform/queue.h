@@ -121,6 +121,12 @@ class Message {
  public:
   Message(std::shared_ptr<BatchControl> control, std::size_t index, std::string id,
           Instant timestamp, Body body, int attempts)
+      : Message(std::move(control), index, std::move(id), timestamp,
+                std::make_shared<const Body>(std::move(body)), attempts) {}
+  // A body shared with the queue's stored copy and other deliveries of it: it is immutable, so
+  // sharing it is as good as the copy production deserializes for each delivery.
+  Message(std::shared_ptr<BatchControl> control, std::size_t index, std::string id,
+          Instant timestamp, std::shared_ptr<const Body> body, int attempts)
       : control_(std::move(control)),
         index_(index),
         id_(std::move(id)),
@@ -130,7 +136,7 @@ class Message {
 
   const std::string& id() const { return id_; }
   Instant timestamp() const { return timestamp_; }  // When the message was sent.
-  const Body& body() const { return body_; }
+  const Body& body() const { return *body_; }
   int attempts() const { return attempts_; }  // 1 on first delivery.
 
   void Ack() { control_->Ack(index_); }
@@ -141,7 +147,7 @@ class Message {
   std::size_t index_;
   std::string id_;
   Instant timestamp_;
-  Body body_;
+  std::shared_ptr<const Body> body_;
   int attempts_;
 };
 
