@@ -24,18 +24,46 @@ Json EncodeEnvelope(const Envelope& envelope) {
   return out;
 }
 
-std::size_t EnvelopeBytes(const Envelope& envelope) {
+namespace {
+
+// The length of `text` as a JSON string in nlohmann's compact dump, quotes included: a quote,
+// a backslash, backspace, form feed, newline, return and tab take two bytes, other control
+// characters six (u00XX), the rest one.
+std::size_t JsonStringBytes(std::string_view text) {
+  std::size_t bytes = text.size() + 2;
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+      bytes += 1;
+    } else if (c < 0x20) {
+      bytes += 5;
+    }
+  }
+  return bytes;
+}
+
+std::size_t DigitCount(std::int64_t n) {
+  std::size_t digits = n < 0 ? 2 : 1;
+  for (std::int64_t rest = n / 10; rest != 0; rest /= 10) ++digits;
+  return digits;
+}
+
+}  // namespace
+
+std::size_t EnvelopeBytes(std::string_view queue, std::string_view id, std::int64_t gen,
+                          std::int64_t at, std::optional<std::string_view> group) {
   // The compact serialization's length, computed without building it: the keys and
   // punctuation, the escaped strings and the digits.
-  std::string text;
-  core::AppendJsonString(text, envelope.queue);
-  core::AppendJsonString(text, envelope.id);
-  if (envelope.group) core::AppendJsonString(text, *envelope.group);
-  std::size_t bytes =
-      text.size() + std::to_string(envelope.gen).size() + std::to_string(envelope.at).size();
-  bytes += std::string_view(R"({"at":,"gen":,"id":,"p":"cfq/1","q":})").size();
-  if (envelope.group) bytes += std::string_view(R"(,"g":)").size();
+  std::size_t bytes = std::string_view(R"({"at":,"gen":,"id":,"p":"cfq/1","q":})").size();
+  bytes += JsonStringBytes(queue) + JsonStringBytes(id) + DigitCount(gen) + DigitCount(at);
+  if (group) bytes += std::string_view(R"(,"g":)").size() + JsonStringBytes(*group);
   return bytes;
+}
+
+std::size_t EnvelopeBytes(const Envelope& envelope) {
+  std::optional<std::string_view> group;
+  if (envelope.group) group = *envelope.group;
+  return EnvelopeBytes(envelope.queue, envelope.id, envelope.gen, envelope.at, group);
 }
 
 namespace {
@@ -75,25 +103,29 @@ DecodedEnvelope DecodeEnvelope(const platform::Body& body) {
     json = &parsed;
   }
   if (!json->is_object()) return Foreign("not a JSON object");
+  // Strings are read in place (get_ref): only the queue and id that the envelope keeps are
+  // copied.
   const auto p = json->find("p");
   if (p == json->end() || !p->is_string()) return Foreign("no protocol field 'p'");
-  const int major = ProtocolMajor(p->get<std::string>());
-  if (major == 0) return Foreign("unknown protocol '" + p->get<std::string>() + "'");
+  const std::string& protocol = p->get_ref<const std::string&>();
+  const int major = ProtocolMajor(protocol);
+  if (major == 0) return Foreign("unknown protocol '" + protocol + "'");
   if (major > 1) {
     DecodedEnvelope out;
     out.kind = EnvelopeKind::kNewerMajor;
-    out.reason = "protocol " + p->get<std::string>() + " is newer than cfq/1";
+    out.reason = "protocol " + protocol + " is newer than cfq/1";
     return out;
   }
   const auto q = json->find("q");
   const auto id = json->find("id");
   const auto gen = json->find("gen");
   const auto at = json->find("at");
-  if (q == json->end() || !q->is_string() || !ValidateQueueName(q->get<std::string>()).ok()) {
+  if (q == json->end() || !q->is_string() ||
+      !ValidateQueueName(q->get_ref<const std::string&>()).ok()) {
     return Foreign("malformed envelope: bad queue 'q'");
   }
-  if (id == json->end() || !id->is_string() || id->get<std::string>().empty() ||
-      id->get<std::string>().size() > 255) {
+  if (id == json->end() || !id->is_string() || id->get_ref<const std::string&>().empty() ||
+      id->get_ref<const std::string&>().size() > 255) {
     return Foreign("malformed envelope: bad job id 'id'");
   }
   if (gen == json->end() || !IsInt(*gen) || gen->get<std::int64_t>() < 1) {
@@ -102,14 +134,14 @@ DecodedEnvelope DecodeEnvelope(const platform::Body& body) {
   if (at == json->end() || !IsInt(*at)) return Foreign("malformed envelope: bad time 'at'");
   DecodedEnvelope out;
   out.kind = EnvelopeKind::kValid;
-  out.envelope.queue = q->get<std::string>();
-  out.envelope.id = id->get<std::string>();
+  out.envelope.queue = q->get_ref<const std::string&>();
+  out.envelope.id = id->get_ref<const std::string&>();
   out.envelope.gen = gen->get<std::int64_t>();
   out.envelope.at = at->get<std::int64_t>();
   const auto g = json->find("g");
   if (g != json->end()) {
     if (!g->is_string()) return Foreign("malformed envelope: bad group 'g'");
-    out.envelope.group = g->get<std::string>();
+    out.envelope.group = g->get_ref<const std::string&>();
   }
   return out;
 }

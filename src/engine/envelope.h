@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,9 @@ struct Envelope {
 nlohmann::json EncodeEnvelope(const Envelope& envelope);
 // The size of the serialized envelope (what the queue counts, minus its 100-byte overhead).
 std::size_t EnvelopeBytes(const Envelope& envelope);
+// The same for an envelope of these fields, without making one.
+std::size_t EnvelopeBytes(std::string_view queue, std::string_view id, std::int64_t gen,
+                          std::int64_t at, std::optional<std::string_view> group);
 
 enum class EnvelopeKind {
   kValid,       // A cfq/1 envelope.

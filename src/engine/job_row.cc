@@ -40,6 +40,13 @@ std::vector<std::string> StacktraceOf(const platform::D1Value& value) {
   return out;
 }
 
+// Most jobs are added with default options, stored as "{}": no parser for that.
+Json OptsOf(const platform::D1Value& value) {
+  const auto* text = std::get_if<std::string>(&value);
+  if (text != nullptr && *text == "{}") return Json::object();
+  return sql::JsonOf(value);
+}
+
 }  // namespace
 
 Job JobFromValues(const std::vector<platform::D1Value>& v, std::size_t f) {
@@ -54,7 +61,7 @@ Job JobFromValues(const std::vector<platform::D1Value>& v, std::size_t f) {
   job.id = Str(v[f + 2]);
   job.name = Str(v[f + 3]);
   job.data = sql::JsonOf(v[f + 4]);
-  job.opts = sql::JsonOf(v[f + 5]);
+  job.opts = OptsOf(v[f + 5]);
   job.state = ParseJobState(Str(v[f + 6])).value_or(JobState::kWaiting);
   job.priority = static_cast<std::int32_t>(Int(v[f + 7]));
   job.lifo = Int(v[f + 8]) != 0;

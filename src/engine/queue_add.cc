@@ -80,8 +80,9 @@ Result<NewRow> PrepareRow(EngineContext& context, const std::string& config_queu
   row.id =
       row.options.job_id ? *row.options.job_id : NewJobId(context.random, context.job_ids, now);
   // The envelope carries the queue, the id and the group: it must stay within 512 bytes.
-  Envelope probe{config_queue_name, row.id, INT64_MAX, INT64_MAX, row.options.group_key};
-  if (EnvelopeBytes(probe) > kMaxEnvelopeBytes) {
+  std::optional<std::string_view> group;
+  if (row.options.group_key) group = *row.options.group_key;
+  if (EnvelopeBytes(config_queue_name, row.id, INT64_MAX, INT64_MAX, group) > kMaxEnvelopeBytes) {
     return Status::InvalidArgument(
         "the job id and group key are too long: the job's envelope "
         "would exceed 512 bytes");

@@ -21,6 +21,14 @@ TEST(Envelope, ItsComputedSizeIsTheSerializedSize) {
     Envelope e{"emails", "id-\u00e9\"\\x", 12345, 1767225600123, group};
     EXPECT_EQ(EnvelopeBytes(e), EncodeEnvelope(e).dump().size());
   }
+  // Every escape nlohmann writes (two-byte ones and \u00XX), and numbers of every length.
+  const std::string controls = "\b\f\n\r\t\x01\x1f\x7f/";
+  for (const std::int64_t n : {std::int64_t{0}, std::int64_t{9}, std::int64_t{10}, std::int64_t{-1},
+                               INT64_MAX, INT64_MIN}) {
+    Envelope e{"q-" + controls, "id" + controls, n, n, std::string("g") + controls};
+    SCOPED_TRACE(n);
+    EXPECT_EQ(EnvelopeBytes(e), EncodeEnvelope(e).dump().size());
+  }
 }
 
 TEST(Envelope, DecodingClassifiesForeignNewerAndValidBodies) {
