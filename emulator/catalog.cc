@@ -38,6 +38,9 @@ CREATE TABLE IF NOT EXISTS kv_namespaces(
   id TEXT PRIMARY KEY,
   title TEXT NOT NULL,
   configured INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS worker_schedules(
+  script TEXT PRIMARY KEY,
+  schedules TEXT NOT NULL);
 )sql";
 
 Status Damaged(std::string_view what) {
@@ -95,6 +98,29 @@ Result<platform::ConsumerSpec> DecodeConsumer(std::string queue, const std::stri
     return Damaged("consumer settings");
   }
   return spec;
+}
+
+std::string EncodeSchedules(const std::vector<CatalogCron>& crons) {
+  Json out = Json::array();
+  for (const auto& cron : crons) {
+    out.push_back({{"cron", cron.cron}, {"created_on_ms", cron.created_on.unix_ms()}});
+  }
+  return out.dump();
+}
+
+Result<std::vector<CatalogCron>> DecodeSchedules(const std::string& text) {
+  const Json in = Json::parse(text, nullptr, false);
+  if (!in.is_array()) return Damaged("worker schedules");
+  std::vector<CatalogCron> out;
+  try {
+    for (const Json& item : in) {
+      out.push_back({item.at("cron").get<std::string>(),
+                     core::Instant::FromUnixMs(item.at("created_on_ms").get<std::int64_t>())});
+    }
+  } catch (const Json::exception&) {
+    return Damaged("worker schedules");
+  }
+  return out;
 }
 
 }  // namespace
@@ -183,6 +209,19 @@ Result<CatalogContents> Catalog::Load() {
     out.kv_namespaces.push_back({r.Text(0), r.Text(1), r.Int(2) != 0});
     if (!r.ok) return Damaged("KV namespace row");
   }
+  auto schedules = connection_->QueryInternal(
+      "SELECT script, schedules FROM worker_schedules ORDER BY script", {});
+  if (!schedules.ok()) return schedules.status();
+  for (const auto& row : schedules->rows) {
+    RowReader r{row};
+    CatalogSchedules worker{r.Text(0), {}};
+    const std::string text = r.Text(1);
+    if (!r.ok) return Damaged("worker schedules row");
+    auto crons = DecodeSchedules(text);
+    if (!crons.ok()) return crons.status();
+    worker.crons = std::move(*crons);
+    out.schedules.push_back(std::move(worker));
+  }
   return out;
 }
 
@@ -237,6 +276,11 @@ Status Catalog::PutKvNamespace(const CatalogKvNamespace& ns) {
 
 Status Catalog::DeleteKvNamespace(std::string_view id) {
   return Exec("DELETE FROM kv_namespaces WHERE id = ?", {std::string(id)});
+}
+
+Status Catalog::PutSchedules(const CatalogSchedules& schedules) {
+  return Exec("INSERT OR REPLACE INTO worker_schedules(script, schedules) VALUES (?, ?)",
+              {schedules.script, EncodeSchedules(schedules.crons)});
 }
 
 }  // namespace cfemu::emulator

@@ -12,6 +12,8 @@
 //   settings. Slots keep their index, so the consumer ids derived from it stay the same.
 // - d1_databases, kv_namespaces: those created over REST (by id), and the titles of renamed
 //   configured namespaces.
+// - worker_schedules: a Worker's crons as the last PUT .../schedules set them (possibly none),
+//   each with the time it was first set; they replace the configuration's triggers.
 //
 // Invariant: the catalog never names a file; ids are derived from names by the callers, so no
 // user text reaches a path.
@@ -60,12 +62,23 @@ struct CatalogKvNamespace {
   bool configured = false;  // A configured namespace's new title, not a namespace to open.
 };
 
+struct CatalogCron {
+  std::string cron;
+  core::Instant created_on;
+};
+
+struct CatalogSchedules {
+  std::string script;
+  std::vector<CatalogCron> crons;  // In order; empty: the Worker's triggers were all removed.
+};
+
 // Everything the catalog holds, in a deterministic order (names, then indexes, then ids).
 struct CatalogContents {
   std::vector<CatalogQueue> queues;
   std::map<std::string, std::vector<CatalogConsumer>, std::less<>> consumers;  // By queue.
   std::vector<CatalogD1Database> d1_databases;
   std::vector<CatalogKvNamespace> kv_namespaces;
+  std::vector<CatalogSchedules> schedules;  // By script.
 
   // True when the configuration's queue of this name no longer applies.
   bool Replaced(std::string_view queue) const;
@@ -93,6 +106,8 @@ class Catalog {
   core::Status DeleteD1Database(std::string_view id);
   core::Status PutKvNamespace(const CatalogKvNamespace& ns);
   core::Status DeleteKvNamespace(std::string_view id);
+  // Inserts or replaces the Worker's crons.
+  core::Status PutSchedules(const CatalogSchedules& schedules);
 
  private:
   explicit Catalog(std::unique_ptr<sqlite::Connection> connection);

@@ -4,6 +4,7 @@
 #include "emulator/queues/producer.h"
 #include "emulator/sim/actor_runtime.h"
 #include "src/core/ids.h"
+#include "src/core/log.h"
 
 namespace cfemu::emulator {
 
@@ -131,13 +132,40 @@ Status World::Init() {
   CFEMU_RETURN_IF_ERROR(OpenStorage());
   RestoreStorage(catalog);
   CFEMU_RETURN_IF_ERROR(OpenDurableObjects());
+  return OpenCron(catalog);
+}
+
+// The configured triggers, or the crons a PUT .../schedules set since (the catalog's), with the
+// creation times they had.
+Status World::OpenCron(const CatalogContents& catalog) {
   cron_ = std::make_unique<CronService>(
       host_, options_.cron,
       [this](std::string actor, std::string clock_actor, std::shared_ptr<Invocation> invocation) {
         return NewEnv(std::move(actor), std::move(clock_actor), std::move(invocation));
       });
-  if (!spec_.crons.empty()) {
-    CFEMU_RETURN_IF_ERROR(cron_->AddWorker({spec_.script_name, spec_.crons, spec_.scheduled}));
+  std::vector<std::string> crons = spec_.crons;
+  const CatalogSchedules* set = nullptr;
+  for (const CatalogSchedules& row : catalog.schedules) {
+    if (row.script == spec_.script_name) {
+      set = &row;
+    } else {
+      CFEMU_LOG_WARN(
+          "persist: the schedules of Worker '{}' were not restored: this World runs "
+          "Worker '{}'",
+          row.script, spec_.script_name);
+    }
+  }
+  if (set != nullptr) {
+    crons.clear();
+    for (const CatalogCron& cron : set->crons) crons.push_back(cron.cron);
+  }
+  if (!crons.empty()) {
+    CFEMU_RETURN_IF_ERROR(cron_->AddWorker({spec_.script_name, crons, spec_.scheduled}));
+  }
+  if (set != nullptr) {
+    for (const CatalogCron& cron : set->crons) {
+      cron_->RestoreCreatedOn(spec_.script_name, cron.cron, cron.created_on);
+    }
   }
   return Status::Ok();
 }

@@ -119,6 +119,12 @@ class World : private BrokerObserver {
   // kNotFound; kFailedPrecondition for a configured namespace. Its file goes with it.
   core::Status DeleteKvNamespace(std::string_view id);
 
+  // Replaces the Worker's cron triggers, as PUT .../workers/scripts/{name}/schedules does (see
+  // CronService::SetSchedules for the rules and errors). With a persistence directory the crons
+  // are in the catalog before this returns and replace the configuration's after a restart; a
+  // catalog error (kUnavailable) leaves the previous crons in place.
+  core::Status SetSchedules(const std::string& script_name, std::vector<std::string> crons);
+
   // The KV location an actor reads from and writes to.
   platform::LocationId LocationOf(std::string_view actor) const;
   Host& host() const { return host_; }
@@ -131,6 +137,7 @@ class World : private BrokerObserver {
   core::Status OpenQueues(const CatalogContents& catalog);
   core::Status OpenStorage();
   core::Status OpenDurableObjects();
+  core::Status OpenCron(const CatalogContents& catalog);
   std::optional<std::filesystem::path> PersistPath(const std::string& dir,
                                                    const std::string& file) const;
   // Applies the catalog over the configured services (world_catalog.cc).

@@ -141,6 +141,25 @@ void World::RestoreStorage(const CatalogContents& catalog) {
   }
 }
 
+// ---- Cron triggers --------------------------------------------------------------------------
+
+Status World::SetSchedules(const std::string& script_name, std::vector<std::string> crons) {
+  std::vector<std::string> before;
+  for (const CronSchedule& s : cron_->Schedules(script_name)) before.push_back(s.cron);
+  CFEMU_RETURN_IF_ERROR(cron_->SetSchedules(script_name, std::move(crons), spec_.scheduled));
+  if (!catalog_) return Status::Ok();
+  CatalogSchedules row{script_name, {}};
+  for (const CronSchedule& s : cron_->Schedules(script_name)) {
+    row.crons.push_back({s.cron, s.created_on});
+  }
+  const Status recorded = catalog_->PutSchedules(row);
+  if (!recorded.ok()) {
+    // Back to the crons it had (those kept keep their ticks; re-added ones start again).
+    (void)cron_->SetSchedules(script_name, std::move(before), spec_.scheduled);
+  }
+  return recorded;
+}
+
 // ---- The broker's reports -------------------------------------------------------------------
 
 bool World::Configured(std::string_view queue) const {

@@ -2,7 +2,8 @@
 # `cfemu serve --persist DIR` survives kill -9: a job added over the admin API, a message whose
 # push answered 200, a D1 commit and a KV write made before the kill are all there after a
 # restart on the same directory, and the engine then runs the job (on virtual time, moved by
-# run-until-idle). Plain bash (/dev/tcp) as the client; every wait is bounded.
+# run-until-idle); `cfemu migrate` then finds a database created over REST. Plain bash
+# (/dev/tcp) as the client; every wait is bounded.
 set -euo pipefail
 cfemu="$1"
 dir=$(mktemp -d)
@@ -47,6 +48,9 @@ expect push "$(request POST "$api/queues/$queue/messages" '{"body":{"n":1}}')" "
 expect d1 "$(request POST "$api/d1/database/$db/query" \
   '{"sql":"CREATE TABLE t(a); INSERT INTO t VALUES (?)","params":[42]}')" '"success":true'
 expect kv "$(request PUT "$api/storage/kv/namespaces/$kv/values/k" 'kept')" '"success":true'
+made=$(request POST "$api/d1/database" '{"name":"made"}' | grep -o '"uuid":"[0-9a-f-]*"' |
+       cut -d'"' -f4)
+[[ -n "$made" ]] || { echo "no database created over REST" >&2; exit 1; }
 kill -9 "$pid"
 wait "$pid" 2> /dev/null || true
 pid=""
@@ -61,4 +65,8 @@ expect kv "$(request GET "$api/storage/kv/namespaces/$kv/values/k" '')" 'kept'
 kill -TERM "$pid"
 wait "$pid"
 pid=""
-echo "after kill -9: the job ran, the pushed message, the D1 row and the KV value were there"
+# `cfemu migrate` finds the database created over REST, by name and by id.
+expect migrate "$("$cfemu" migrate --persist "$dir/state" --database made)" "applied migration"
+expect migrate "$("$cfemu" migrate --persist "$dir/state" --database "$made")" "up to date"
+echo "after kill -9: the job ran, the pushed message, the D1 row and the KV value were there;"
+echo "migrate found the database created over REST"

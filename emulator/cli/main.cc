@@ -104,7 +104,8 @@ int main(int argc, char** argv) {
                    "Persistence directory (the database is DIR/d1/<database_id>.sqlite)")
       ->required();
   migrate_cmd->add_option("--database", migrate.database,
-                          "database_name or binding (default: the only D1 database)");
+                          "database_name or binding, or the name or id of a database created "
+                          "over the REST API (default: the only configured D1 database)");
   migrate_cmd->add_option("--config", migrate.config,
                           "wrangler.jsonc (default: the compiled-in job queue wiring)");
   migrate_cmd->add_option("--log-level", log_level, "trace, debug, info, warn, error or off")

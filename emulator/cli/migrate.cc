@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "emulator/catalog.h"
 #include "emulator/config/wrangler_config.h"
 #include "emulator/d1/d1_service.h"
 #include "emulator/sim/actor_runtime.h"
@@ -18,31 +20,58 @@ namespace cfemu::emulator {
 
 namespace {
 
-// The D1 binding `name` names (database_name first, then binding), or the only one.
-core::Result<platform::D1BindingSpec> ChooseDatabase(const platform::EnvSpec& spec,
-                                                     const std::string& name) {
+// The database to migrate: its name (for messages) and its id (its file's name).
+struct ChosenDatabase {
+  std::string name;
+  std::string id;
+};
+
+// The D1 databases created over the REST API in `dir` (`cfemu serve --persist`), from its
+// catalog; none when the directory has no catalog (nothing is created then).
+core::Result<std::vector<CatalogD1Database>> RestDatabases(const std::filesystem::path& dir) {
+  const std::filesystem::path file = dir / "catalog.sqlite";
+  std::error_code error;
+  if (!std::filesystem::exists(file, error)) return std::vector<CatalogD1Database>();
+  auto catalog = Catalog::Open(file);
+  if (!catalog.ok()) return catalog.status();
+  auto contents = (*catalog)->Load();
+  if (!contents.ok()) return contents.status();
+  return std::move(contents->d1_databases);
+}
+
+// The database `name` names: a configured one (database_name first, then binding), then one
+// created over REST (by name, then id). With no name, the only configured one.
+core::Result<ChosenDatabase> ChooseDatabase(const platform::EnvSpec& spec,
+                                            const std::vector<CatalogD1Database>& created,
+                                            const std::string& name) {
   std::string known;
   for (const auto& d : spec.d1_databases) {
     known += (known.empty() ? "" : ", ") + d.database_name + " (binding " + d.binding + ")";
   }
-  if (spec.d1_databases.empty()) {
-    return core::Status::InvalidArgument("the configuration declares no D1 database");
+  for (const auto& d : created) {
+    known += (known.empty() ? "" : ", ") + d.name + " (created over the REST API)";
   }
   if (name.empty()) {
-    if (spec.d1_databases.size() == 1) return spec.d1_databases.front();
-    return core::Status::InvalidArgument(
-        "the configuration declares several D1 databases; choose one with --database: " + known);
+    if (spec.d1_databases.size() == 1) {
+      return ChosenDatabase{spec.d1_databases.front().database_name,
+                            D1DatabaseId(spec.d1_databases.front())};
+    }
+    if (spec.d1_databases.empty() && created.empty()) {
+      return core::Status::InvalidArgument("the configuration declares no D1 database");
+    }
+    return core::Status::InvalidArgument("choose a D1 database with --database: " + known);
   }
   for (const auto& d : spec.d1_databases) {
-    if (d.database_name == name) return d;
+    if (d.database_name == name) return ChosenDatabase{d.database_name, D1DatabaseId(d)};
   }
   for (const auto& d : spec.d1_databases) {
-    if (d.binding == name) return d;
+    if (d.binding == name) return ChosenDatabase{d.database_name, D1DatabaseId(d)};
   }
-  return core::Status::InvalidArgument("no D1 database named '" + name +
-                                       "'; the configuration "
-                                       "declares: " +
-                                       known);
+  for (const auto& d : created) {
+    if (d.name == name || d.id == name) return ChosenDatabase{d.name, d.id};
+  }
+  return core::Status::InvalidArgument("no D1 database named '" + name + "'; known: " +
+                                       (known.empty() ? std::string("none") : known));
 }
 
 }  // namespace
@@ -61,9 +90,14 @@ int RunMigrate(const MigrateOptions& options) {
     std::fprintf(stderr, "cfemu migrate: %s\n", config.status().message().c_str());
     return 2;
   }
-  auto binding = ChooseDatabase(config->spec, options.database);
-  if (!binding.ok()) {
-    std::fprintf(stderr, "cfemu migrate: %s\n", binding.status().message().c_str());
+  auto created = RestDatabases(options.persist_dir);
+  if (!created.ok()) {
+    std::fprintf(stderr, "cfemu migrate: %s\n", created.status().ToString().c_str());
+    return 1;
+  }
+  auto chosen = ChooseDatabase(config->spec, *created, options.database);
+  if (!chosen.ok()) {
+    std::fprintf(stderr, "cfemu migrate: %s\n", chosen.status().message().c_str());
     return 2;
   }
   const std::filesystem::path dir = std::filesystem::path(options.persist_dir) / "d1";
@@ -78,8 +112,8 @@ int RunMigrate(const MigrateOptions& options) {
   sim_options.trace = false;
   Simulator sim(1, sim_options);
   D1Options d1;
-  d1.name = binding->database_name;
-  d1.id = D1DatabaseId(*binding);
+  d1.name = chosen->name;
+  d1.id = chosen->id;
   d1.file = dir / (d1.id + ".sqlite");
   auto service = D1Service::Open(sim, d1);
   if (!service.ok()) {

@@ -233,6 +233,15 @@ std::vector<CronSchedule> CronService::Schedules(std::string_view script_name) c
   return out;
 }
 
+void CronService::RestoreCreatedOn(std::string_view script_name, std::string_view cron,
+                                   Instant created_on) {
+  const auto it = workers_.find(script_name);
+  if (it == workers_.end()) return;
+  for (auto& schedule : it->second->schedules) {
+    if (schedule->cron == cron) schedule->created_on = created_on;
+  }
+}
+
 // ---- Ticks ----------------------------------------------------------------------------------
 
 Task<void> CronService::TickLoop(Schedule* schedule, core::CancelToken stop) {

@@ -127,6 +127,10 @@ class CronService {
                             platform::ScheduledHandler handler);
   // The Worker's crons in order; empty for a Worker without any.
   std::vector<CronSchedule> Schedules(std::string_view script_name) const;
+  // Gives a cron of the Worker the creation time it had before a restart (persisted schedules
+  // keep their created_on, as production's do). No effect for a cron the Worker lacks.
+  void RestoreCreatedOn(std::string_view script_name, std::string_view cron,
+                        core::Instant created_on);
 
   // Runs the Worker's handler once now, as `/cdn-cgi/handler/scheduled?cron=&time=` does:
   // `scheduled_time` defaults to now, an empty `script_name` means the only Worker. kNotFound

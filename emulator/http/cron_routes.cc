@@ -53,8 +53,7 @@ HttpResponse CronRoutes::Schedules(const HttpRequest& request, const RouteParams
       }
       crons.push_back(**cron);
     }
-    const core::Status set =
-        world_.cron().SetSchedules(script, std::move(crons), world_.spec().scheduled);
+    const core::Status set = world_.SetSchedules(script, std::move(crons));
     if (!set.ok()) return FailureFrom(set, kInvalid);
   }
   Json schedules = Json::array();

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/http/http_testing.h"
+#include "tests/testing/test_dir.h"
 
 namespace cfemu::testing {
 namespace {
@@ -141,8 +142,8 @@ TEST(HttpCronSchedules, BadSchedulesAreRefusedAndChangeNothing) {
   TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true);
   Client client(server.port());
   for (const char* body : {R"([{"cron": "61 * * * *"}])", R"([{"cron": "* * * * *"},
-                           {"cron": "* * * * *"}])", R"({"cron": "* * * * *"})", R"([{"c": 1}])",
-                           R"([1])", "[{"}) {
+                           {"cron": "* * * * *"}])",
+                           R"({"cron": "* * * * *"})", R"([{"c": 1}])", R"([1])", "[{"}) {
     const ClientResponse r = client.Request("PUT", kSchedules, body);
     EXPECT_EQ(r.status, 400) << body << ": " << r.body;
     EXPECT_FALSE(r.json["success"]) << r.body;
@@ -152,6 +153,46 @@ TEST(HttpCronSchedules, BadSchedulesAreRefusedAndChangeNothing) {
       client.Get("/client/v4/accounts/acc/workers/scripts/other/schedules");
   EXPECT_EQ(other.status, 404);
   EXPECT_EQ(other.error_code(), 10007);
+}
+
+// With a persistence directory, the crons a PUT set replace the configured ones after a
+// restart, each with the time it was first set, and they tick; a Worker whose crons were all
+// removed stays without any.
+TEST(HttpCronSchedules, PutCronsSurviveARestartWithTheirCreationTimes) {
+  auto seen = std::make_shared<Seen>();
+  ScopedTestDir dir;
+  emulator::WorldOptions world;
+  world.persist_dir = dir.path();
+  {
+    TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true, world);
+    Client client(server.port());
+    server.AdvanceTime(core::Minutes(5));
+    ASSERT_EQ(
+        client.Request("PUT", kSchedules, R"([{"cron": "*/10 * * * *"}, {"cron": "7 * * * *"}])")
+            .status,
+        200);
+  }
+  {
+    // The clock starts again at the virtual epoch: the creation times come from the catalog.
+    TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true, world);
+    Client client(server.port());
+    const Json schedules = client.Get(kSchedules).json["result"]["schedules"];
+    ASSERT_EQ(schedules.size(), 2u);
+    EXPECT_EQ(schedules[0]["cron"], "*/10 * * * *");
+    EXPECT_EQ(schedules[0]["created_on"], "2026-01-01T00:05:00.000Z");
+    EXPECT_EQ(schedules[1]["cron"], "7 * * * *");
+    EXPECT_EQ(schedules[1]["created_on"], "2026-01-01T00:00:00.000Z");
+    // They tick: at 00:00 (the restart is on a slot of "*/10"), 00:07 and 00:10.
+    for (int minute = 0; minute < 11; ++minute) server.AdvanceTime(core::Minutes(1));
+    EXPECT_EQ(Snapshot(server, seen).crons,
+              (std::vector<std::string>{"*/10 * * * *", "7 * * * *", "*/10 * * * *"}));
+    ASSERT_EQ(client.Request("PUT", kSchedules, "[]").status, 200);
+  }
+  TestServer server(CronSpec(seen, false), {}, {}, /*manual_time=*/true, world);
+  Client client(server.port());
+  EXPECT_EQ(client.Get(kSchedules).json["result"]["schedules"], Json::array());
+  for (int minute = 0; minute < 11; ++minute) server.AdvanceTime(core::Minutes(1));
+  EXPECT_EQ(Snapshot(server, seen).crons.size(), 3u);  // Nothing ran after the restart.
 }
 
 }  // namespace
