@@ -112,6 +112,21 @@ std::string JobsTable(std::string_view head, const JobsValueChecks& checks) {
   CHECK (attempts_made <= attempts_started)))";
 }
 
+// The delete cascade of cfq_jobs: counts, logs, the job's non-terminal events (those whose
+// `event` satisfies `not_terminal`, as V1 or V2 spells it) and the dependencies it owns.
+std::string JobsDeletedTrigger(std::string_view not_terminal) {
+  return R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_deleted AFTER DELETE ON cfq_jobs
+BEGIN
+  UPDATE cfq_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
+  DELETE FROM cfq_logs WHERE queue = OLD.queue AND job_id = OLD.id;
+  DELETE FROM cfq_events WHERE queue = OLD.queue AND job_id = OLD.id
+    AND )" +
+         std::string(not_terminal) +
+         R"(;
+  DELETE FROM cfq_deps WHERE parent_queue = OLD.queue AND parent_id = OLD.id;
+END)";
+}
+
 void Append(std::vector<std::string>& statements, const auto& more) {
   for (const char* statement : more) statements.emplace_back(statement);
 }
@@ -185,14 +200,7 @@ Migration MigrationV1() {
   s.push_back(R"(CREATE INDEX IF NOT EXISTS ix_dl_queue ON cfq_dead_letters (queue, dl_id))");
   // ---- Triggers: counts and cascades (plain UPDATE/DELETE only).
   Append(s, kJobsCountTriggers);
-  s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_deleted AFTER DELETE ON cfq_jobs
-BEGIN
-  UPDATE cfq_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
-  DELETE FROM cfq_logs WHERE queue = OLD.queue AND job_id = OLD.id;
-  DELETE FROM cfq_events WHERE queue = OLD.queue AND job_id = OLD.id
-    AND event NOT IN ('completed', 'failed', 'removed');
-  DELETE FROM cfq_deps WHERE parent_queue = OLD.queue AND parent_id = OLD.id;
-END)");
+  s.push_back(JobsDeletedTrigger("event NOT IN ('completed', 'failed', 'removed')"));
   return m;
 }
 
@@ -245,14 +253,8 @@ Migration MigrationV2() {
   Append(s, kDepsIndexes);
   Append(s, kDedupeIndexes);
   Append(s, kJobsCountTriggers);
-  s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_deleted AFTER DELETE ON cfq_jobs
-BEGIN
-  UPDATE cfq_counts SET n = n - 1 WHERE queue = OLD.queue AND state = OLD.state;
-  DELETE FROM cfq_logs WHERE queue = OLD.queue AND job_id = OLD.id;
-  DELETE FROM cfq_events WHERE queue = OLD.queue AND job_id = OLD.id
-    AND event <> 'completed' AND event <> 'failed' AND event <> 'removed';
-  DELETE FROM cfq_deps WHERE parent_queue = OLD.queue AND parent_id = OLD.id;
-END)");
+  s.push_back(
+      JobsDeletedTrigger("event <> 'completed' AND event <> 'failed' AND event <> 'removed'"));
   s.push_back(R"(CREATE TRIGGER IF NOT EXISTS cfq_jobs_added AFTER INSERT ON cfq_jobs
 BEGIN
   INSERT INTO cfq_events (queue, job_id, event, at, data) VALUES (NEW.queue, NEW.id, 'added',
