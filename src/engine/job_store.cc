@@ -376,14 +376,9 @@ std::size_t AppendPlainCompletions(sql::Batch& batch, const std::string& queue,
                                    const std::vector<PlainCompletion>& jobs,
                                    const std::string& result_json, const KeepPolicy& keep,
                                    std::int64_t now) {
-  std::string list = "[";
-  for (const PlainCompletion& job : jobs) {
-    if (list.size() > 1) list += ',';
-    list += '[';
-    core::AppendJsonString(list, job.id);
-    list += ',' + std::to_string(job.token) + ']';
-  }
-  list += ']';
+  sql::JsonList rows;
+  for (const PlainCompletion& job : jobs) rows.AddRow(job.id, {job.token});
+  const std::string list = rows.Text();
   // The rows still active at the run's token (the pre-state guard of each job), as `c`.
   const std::string active =
       " FROM json_each(?) w CROSS JOIN cfq_jobs c ON c.queue = ? AND c.id = w.value ->> 0 WHERE "

@@ -445,13 +445,9 @@ Shape ShapeOf(const NewRow& row) {
 }
 
 std::string IdList(const std::vector<const NewRow*>& rows) {
-  std::string ids = "[";
-  for (const NewRow* row : rows) {
-    if (ids.size() > 1) ids += ',';
-    core::AppendJsonString(ids, row->id);
-  }
-  ids += ']';
-  return ids;
+  sql::JsonList ids;
+  for (const NewRow* row : rows) ids.Add(row->id);
+  return ids.Text();
 }
 
 }  // namespace
@@ -514,16 +510,12 @@ void AppendInsertRows(sql::Batch& batch, const std::string& queue,
 
 std::size_t AppendSelectRows(sql::Batch& batch, const std::string& queue,
                              const std::vector<std::string>& ids) {
-  std::string list = "[";
-  for (const auto& id : ids) {
-    if (list.size() > 1) list += ',';
-    core::AppendJsonString(list, id);
-  }
-  list += ']';
+  sql::JsonList list;
+  for (const auto& id : ids) list.Add(id);
   return batch.Add(
       "SELECT c.seq, c.id, c.add_token FROM json_each(?) j CROSS JOIN cfq_jobs c ON "
       "c.queue = ? AND c.id = j.value ORDER BY j.key",
-      std::move(list), queue);
+      list.Text(), queue);
 }
 
 namespace {
@@ -588,17 +580,13 @@ Task<Result<std::vector<Job>>> CollectRows(EngineContext& context, std::string q
     }
   }
   if (others.empty()) co_return out;
-  std::string list = "[";
-  for (const auto& id : others) {
-    if (list.size() > 1) list += ',';
-    core::AppendJsonString(list, id);
-  }
-  list += ']';
+  sql::JsonList list;
+  for (const auto& id : others) list.Add(id);
   auto read = co_await context.db
                   ->Prepare("SELECT " + std::string(kJobColumns) +
                             " FROM cfq_jobs WHERE queue = ? AND id IN (SELECT value FROM "
                             "json_each(?))")
-                  .Bind(queue, list)
+                  .Bind(queue, list.Text())
                   .All();
   if (!read.ok()) co_return read.status();
   std::map<std::string, Job> existing;
